@@ -1,0 +1,12 @@
+/* The umbrella header of libcoapkit: include this one. */
+#ifndef COAPKIT_COAPKIT_H
+#define COAPKIT_COAPKIT_H
+
+#include "coapkit/cf.h"
+#include "coapkit/error.h"
+#include "coapkit/link.h"
+#include "coapkit/msg.h"
+#include "coapkit/opt.h"
+#include "coapkit/uri.h"
+
+#endif
