@@ -2,11 +2,14 @@
 #ifndef COAPKIT_COAPKIT_H
 #define COAPKIT_COAPKIT_H
 
+#include "coapkit/addr.h"
 #include "coapkit/cf.h"
+#include "coapkit/ctx.h"
 #include "coapkit/error.h"
 #include "coapkit/link.h"
 #include "coapkit/msg.h"
 #include "coapkit/opt.h"
+#include "coapkit/server.h"
 #include "coapkit/uri.h"
 
 #endif

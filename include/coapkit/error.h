@@ -39,7 +39,15 @@ extern "C" {
   X(EURI_FRAGMENT, -34, "CoAP URIs cannot have a fragment")                  \
   X(EURI_ESCAPE, -35, "URI has a malformed percent-escape")                  \
   X(EURI_TOOLONG, -36, "URI component is too long")                          \
-  X(ELINK_SYNTAX, -40, "link-format document is malformed")
+  X(ELINK_SYNTAX, -40, "link-format document is malformed")               \
+  X(ESYS, -50, "system call failed (see errno)")                             \
+  X(ETIMEDOUT, -51, "no response: the exchange timed out")                   \
+  X(ERESET, -52, "the peer answered with a Reset")                           \
+  X(EUNREACH, -53, "the peer is unreachable")                                \
+  X(ECANCELED, -54, "cancelled")                                             \
+  X(EBADRESP, -55, "the response is malformed or does not match")           \
+  X(EFULL, -56, "a table or queue is full")                                  \
+  X(EEXIST, -57, "already exists")
 
 /* The error codes; CK_OK is 0 and every error is negative. */
 enum ck_err {

@@ -10,7 +10,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-enum { MAX_INPUT = 1 << 20 };
+#define REPLAY_MAX (1 << 20)
 
 static int run_file(const char *path, uint8_t *buf)
 {
@@ -19,7 +19,7 @@ static int run_file(const char *path, uint8_t *buf)
     fprintf(stderr, "replay: cannot open %s\n", path);
     return -1;
   }
-  size_t n = fread(buf, 1, MAX_INPUT, f);
+  size_t n = fread(buf, 1, REPLAY_MAX, f);
   fclose(f);
   /* Hand the target an exact-size heap copy so ASan sees any overread. */
   uint8_t *copy = malloc(n ? n : 1);
@@ -33,7 +33,7 @@ static int run_file(const char *path, uint8_t *buf)
 
 int main(int argc, char **argv)
 {
-  static uint8_t buf[MAX_INPUT];
+  static uint8_t buf[REPLAY_MAX];
   unsigned count = 0;
   for (int i = 1; i < argc; i++) {
     DIR *d = opendir(argv[i]);

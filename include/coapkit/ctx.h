@@ -1,0 +1,132 @@
+/* A coapkit context: the event loop, the endpoints (sockets) and the
+ * messaging state that clients and servers share.
+ *
+ * A context is used from one thread; several contexts may run in several
+ * threads. The library can run its own loop (ck_run) or be driven from an
+ * application's loop: ck_ctx_fd() is one file descriptor that becomes
+ * readable when there is work, ck_ctx_timeout() tells when the next timer
+ * is due, and ck_ctx_process() does what is ready.
+ */
+#ifndef COAPKIT_CTX_H
+#define COAPKIT_CTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coapkit/addr.h"
+#include "coapkit/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ck_ctx;
+
+/* Transmission parameters (RFC 7252 §4.8). Times are in milliseconds. */
+struct ck_params {
+  uint32_t ack_timeout_ms;    /* ACK_TIMEOUT, 2000 */
+  float ack_random_factor;    /* ACK_RANDOM_FACTOR, 1.5 */
+  uint32_t max_retransmit;    /* MAX_RETRANSMIT, 4 */
+  uint32_t nstart;            /* NSTART, 1 */
+  uint32_t default_leisure_ms; /* DEFAULT_LEISURE, 5000 */
+  uint32_t max_latency_ms;    /* MAX_LATENCY, 100000 */
+  uint32_t processing_delay_ms; /* PROCESSING_DELAY, = ACK_TIMEOUT */
+};
+
+/* Fills p with the defaults of RFC 7252 §4.8. */
+void ck_params_default(struct ck_params *p);
+
+/* MAX_TRANSMIT_SPAN, EXCHANGE_LIFETIME and NON_LIFETIME derived from p as
+ * RFC 7252 §4.8.2 defines them, in milliseconds. */
+uint64_t ck_params_max_transmit_span(const struct ck_params *p);
+uint64_t ck_params_exchange_lifetime(const struct ck_params *p);
+uint64_t ck_params_non_lifetime(const struct ck_params *p);
+
+/* Settings of a context. Zero fields take their defaults. */
+struct ck_ctx_config {
+  struct ck_params params; /* all zero: RFC 7252 defaults */
+  uint32_t dedup_entries;  /* remembered request exchanges, 65536 */
+  uint32_t max_body;       /* largest Block1 body reassembled, 16 MiB */
+  uint32_t max_uploads;    /* concurrent Block1 reassemblies, 1024 */
+  uint32_t max_observers;  /* observers across all resources, 1000000 */
+  uint32_t separate_delay_ms; /* wait before an empty ACK, 100 */
+  int rcvbuf;              /* SO_RCVBUF in bytes, 4 MiB */
+  int sndbuf;              /* SO_SNDBUF in bytes, 4 MiB */
+};
+
+/* Creates a context. cfg may be NULL for defaults. Returns 0 and stores
+ * the context in *out, or CK_ENOMEM / CK_ESYS. */
+int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg);
+
+/* Closes every endpoint and frees the context and everything it owns.
+ * Pending request callbacks fire with CK_ECANCELED first. */
+void ck_ctx_free(struct ck_ctx *ctx);
+
+/* Opens a UDP endpoint bound to addr (port 0 picks a free port) that
+ * accepts requests for the context's resources. Returns 0, or CK_ESYS
+ * with errno set, e.g. EADDRINUSE. */
+int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr);
+
+/* Stores the local address of the i-th endpoint (in ck_ctx_listen order)
+ * in *out. Returns 0 or CK_ENOTFOUND. */
+int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i, struct ck_addr *out);
+
+/* Joins the multicast group (e.g. "224.0.1.187", "ff02::fd") on every
+ * endpoint of the group's family, on interface ifname (NULL: the
+ * default). Requests sent to the group are then answered after a random
+ * leisure and never with 4.xx/5.xx (RFC 7252 §8.2). Returns 0, CK_EINVAL
+ * or CK_ESYS. */
+int ck_ctx_join(struct ck_ctx *ctx, const char *group, const char *ifname);
+
+/* The file descriptor to watch for readability in an application's loop,
+ * and the number of milliseconds until the next timer (-1: none). */
+int ck_ctx_fd(const struct ck_ctx *ctx);
+int ck_ctx_timeout(struct ck_ctx *ctx);
+
+/* Processes what is ready, waiting at most timeout_ms (0: do not wait,
+ * -1: wait for the next event or timer). Returns the number of events
+ * handled, or a negative error. */
+int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms);
+
+/* Runs the loop until ck_stop() is called. Returns 0 or an error. */
+int ck_run(struct ck_ctx *ctx);
+
+/* Makes ck_run() return after the current iteration. Safe to call from a
+ * callback; not from another thread or a signal handler (use
+ * ck_stop_fd() there). */
+void ck_stop(struct ck_ctx *ctx);
+
+/* A descriptor that stops ck_run() when one byte is written to it, for
+ * signal handlers and other threads. */
+int ck_stop_fd(const struct ck_ctx *ctx);
+
+/* Replaces the monotonic clock (milliseconds) and the random source, for
+ * deterministic tests. NULL restores the default. */
+void ck_ctx_set_clock(struct ck_ctx *ctx, uint64_t (*now_ms)(void *user),
+                      void *user);
+void ck_ctx_set_random(struct ck_ctx *ctx,
+                       void (*fill)(void *user, void *buf, size_t len),
+                       void *user);
+
+/* Counters an operator can read. */
+struct ck_stats {
+  uint64_t rx_datagrams;
+  uint64_t tx_datagrams;
+  uint64_t rx_malformed;   /* format errors (answered with RST for CON) */
+  uint64_t rx_duplicates;  /* retransmitted requests answered from cache */
+  uint64_t tx_retransmits;
+  uint64_t tx_dropped;     /* sends that failed or found no room */
+  uint64_t dedup_evictions;
+  uint64_t observers;      /* current */
+  uint64_t observers_rejected; /* refused because of max_observers */
+  uint64_t uploads_rejected;   /* refused because of max_uploads */
+};
+
+void ck_ctx_stats(const struct ck_ctx *ctx, struct ck_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,287 @@
+/* The context: creation and teardown, endpoints, the loop driver that
+ * applications call (ck_run, or ck_ctx_fd/ck_ctx_timeout/ck_ctx_process
+ * from their own loop), transmission parameters, randomness and counters.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "exchange.h"
+#include "srv.h"
+
+void ck_params_default(struct ck_params *p)
+{
+  p->ack_timeout_ms = 2000;
+  p->ack_random_factor = 1.5f;
+  p->max_retransmit = 4;
+  p->nstart = 1;
+  p->default_leisure_ms = 5000;
+  p->max_latency_ms = 100000;
+  p->processing_delay_ms = 2000;
+}
+
+uint64_t ck_params_max_transmit_span(const struct ck_params *p)
+{
+  /* RFC 7252 §4.8.2: ACK_TIMEOUT * (2^MAX_RETRANSMIT - 1) * factor. */
+  uint32_t r = p->max_retransmit > 20 ? 20 : p->max_retransmit;
+  return (uint64_t)((double)p->ack_timeout_ms * (double)((1u << r) - 1) *
+                    (double)p->ack_random_factor);
+}
+
+uint64_t ck_params_exchange_lifetime(const struct ck_params *p)
+{
+  return ck_params_max_transmit_span(p) + 2ull * p->max_latency_ms +
+         p->processing_delay_ms;
+}
+
+uint64_t ck_params_non_lifetime(const struct ck_params *p)
+{
+  return ck_params_max_transmit_span(p) + p->max_latency_ms;
+}
+
+static void os_random(void *user, void *buf, size_t len)
+{
+  (void)user;
+  uint8_t *p = buf;
+  while (len > 0) {
+    ssize_t n = getrandom(p, len, 0);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      /* getrandom cannot fail on Linux >= 3.17 once seeded; never leave
+       * the buffer predictable if it somehow does. */
+      abort();
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+}
+
+void ck__random(struct ck_ctx *ctx, void *buf, size_t len)
+{
+  ctx->random(ctx->random_user, buf, len);
+}
+
+uint16_t ck__next_mid(struct ck_ctx *ctx)
+{
+  return ctx->next_mid++;
+}
+
+static void stop_read(struct ck__io *io, unsigned events)
+{
+  (void)events;
+  struct ck_ctx *ctx =
+    (struct ck_ctx *)((char *)io - offsetof(struct ck_ctx, stop_io));
+  char buf[64];
+  while (read(ctx->stop_pipe[0], buf, sizeof buf) > 0)
+    ;
+  ctx->loop.stop = true;
+}
+
+static void apply_defaults(struct ck_ctx_config *c)
+{
+  struct ck_params d;
+  ck_params_default(&d);
+  struct ck_params *p = &c->params;
+  if (!p->ack_timeout_ms)
+    p->ack_timeout_ms = d.ack_timeout_ms;
+  if (p->ack_random_factor < 1.0f)
+    p->ack_random_factor = d.ack_random_factor;
+  if (!p->max_retransmit)
+    p->max_retransmit = d.max_retransmit;
+  if (!p->nstart)
+    p->nstart = d.nstart;
+  if (!p->default_leisure_ms)
+    p->default_leisure_ms = d.default_leisure_ms;
+  if (!p->max_latency_ms)
+    p->max_latency_ms = d.max_latency_ms;
+  if (!p->processing_delay_ms)
+    p->processing_delay_ms = p->ack_timeout_ms;
+  if (!c->dedup_entries)
+    c->dedup_entries = 65536;
+  if (!c->max_body)
+    c->max_body = 16u << 20;
+  if (!c->max_uploads)
+    c->max_uploads = 1024;
+  if (!c->max_observers)
+    c->max_observers = 1000000;
+  if (!c->separate_delay_ms)
+    c->separate_delay_ms = 100;
+  if (!c->rcvbuf)
+    c->rcvbuf = 4 << 20;
+  if (!c->sndbuf)
+    c->sndbuf = 4 << 20;
+}
+
+int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg)
+{
+  struct ck_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx)
+    return CK_ENOMEM;
+  if (cfg)
+    ctx->cfg = *cfg;
+  apply_defaults(&ctx->cfg);
+  ctx->exchange_lifetime = ck_params_exchange_lifetime(&ctx->cfg.params);
+  ctx->non_lifetime = ck_params_non_lifetime(&ctx->cfg.params);
+  ctx->random = os_random;
+  ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
+  int rc = ck__loop_init(&ctx->loop);
+  if (rc < 0)
+    goto fail;
+  if (pipe2(ctx->stop_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+    rc = CK_ESYS;
+    goto fail;
+  }
+  ctx->stop_io.fd = ctx->stop_pipe[0];
+  ctx->stop_io.cb = stop_read;
+  if ((rc = ck__backend_add(&ctx->loop, &ctx->stop_io, CK__READ)) < 0)
+    goto fail;
+  ck__random(ctx, &ctx->next_mid, sizeof ctx->next_mid);
+  ck__random(ctx, &ctx->etag_seed, sizeof ctx->etag_seed);
+  if ((rc = ck__exchange_init(ctx)) < 0 || (rc = ck__srv_init(ctx)) < 0)
+    goto fail;
+  *out = ctx;
+  return 0;
+fail:
+  ck_ctx_free(ctx);
+  return rc;
+}
+
+void ck_ctx_free(struct ck_ctx *ctx)
+{
+  if (!ctx)
+    return;
+  ck__srv_close(ctx);
+  ck__exchange_close(ctx);
+  struct ck__ep *ep = ctx->eps;
+  while (ep) {
+    struct ck__ep *next = ep->next;
+    ep->tp->flush(ep);
+    ep->tp->close(ep);
+    free(ep);
+    ep = next;
+  }
+  for (int i = 0; i < 2; i++)
+    if (ctx->stop_pipe[i] >= 0)
+      close(ctx->stop_pipe[i]);
+  ck__loop_close(&ctx->loop);
+  free(ctx);
+}
+
+int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr)
+{
+  struct ck__ep *ep;
+  int rc = ck__udp_open(ctx, addr, &ep);
+  if (rc < 0)
+    return rc;
+  /* Append, so that ck_ctx_local_addr(i) follows the listen order. */
+  struct ck__ep **pp = &ctx->eps;
+  while (*pp)
+    pp = &(*pp)->next;
+  *pp = ep;
+  ctx->neps++;
+  return 0;
+}
+
+int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i, struct ck_addr *out)
+{
+  struct ck__ep *ep = ctx->eps;
+  while (ep && i--)
+    ep = ep->next;
+  if (!ep)
+    return CK_ENOTFOUND;
+  *out = ep->local;
+  return 0;
+}
+
+int ck_ctx_join(struct ck_ctx *ctx, const char *group, const char *ifname)
+{
+  struct ck_addr g;
+  if (!group || ck_addr_parse(&g, group, 0) < 0 || !ck_addr_is_multicast(&g))
+    return CK_EINVAL;
+  int joined = 0, rc = 0;
+  for (struct ck__ep *ep = ctx->eps; ep; ep = ep->next) {
+    if (ep->local.u.sa.sa_family != g.u.sa.sa_family)
+      continue;
+    rc = ck__udp_join(ep, group, ifname);
+    if (rc == 0)
+      joined++;
+  }
+  if (joined)
+    return 0;
+  return rc < 0 ? rc : CK_ENOTFOUND;
+}
+
+int ck_ctx_fd(const struct ck_ctx *ctx)
+{
+  return ctx->loop.backend_fd;
+}
+
+int ck_ctx_timeout(struct ck_ctx *ctx)
+{
+  return ck__loop_timeout(&ctx->loop);
+}
+
+void ck__flush_all(struct ck_ctx *ctx)
+{
+  for (struct ck__ep *ep = ctx->eps; ep; ep = ep->next)
+    if (ep->nsend)
+      ep->tp->flush(ep);
+}
+
+int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms)
+{
+  int t = ck__loop_timeout(&ctx->loop);
+  if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
+    timeout_ms = t;
+  int n = ck__backend_poll(&ctx->loop, timeout_ms);
+  if (n < 0)
+    return n;
+  n += ck__loop_run_timers(&ctx->loop);
+  ck__flush_all(ctx);
+  return n;
+}
+
+int ck_run(struct ck_ctx *ctx)
+{
+  ctx->loop.stop = false;
+  while (!ctx->loop.stop) {
+    int rc = ck_ctx_process(ctx, -1);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+void ck_stop(struct ck_ctx *ctx)
+{
+  ctx->loop.stop = true;
+}
+
+int ck_stop_fd(const struct ck_ctx *ctx)
+{
+  return ctx->stop_pipe[1];
+}
+
+void ck_ctx_set_clock(struct ck_ctx *ctx, uint64_t (*now_ms)(void *user),
+                      void *user)
+{
+  ck__loop_set_clock(&ctx->loop, now_ms, user);
+}
+
+void ck_ctx_set_random(struct ck_ctx *ctx,
+                       void (*fill)(void *user, void *buf, size_t len),
+                       void *user)
+{
+  ctx->random = fill ? fill : os_random;
+  ctx->random_user = fill ? user : NULL;
+}
+
+void ck_ctx_stats(const struct ck_ctx *ctx, struct ck_stats *out)
+{
+  *out = ctx->stats;
+}

@@ -1,0 +1,1134 @@
+/* The server: resources and their handlers, and the path of a request
+ * from the transport to a handler and back (RFC 7252 §5, §8).
+ *
+ * ck__input() receives every datagram. Malformed ones get RST when
+ * confirmable (§4.2) and are dropped otherwise; ACK and RST go to the
+ * messaging layer; requests are deduplicated, checked for options we do
+ * not understand (§5.4.1), routed to a resource, checked against its
+ * methods and formats, reassembled when block-wise (block.c), handed to
+ * the handler, and answered: piggybacked in the ACK, as NON, or later as
+ * a separate CON when the handler deferred (§5.2.2).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coapkit/cf.h"
+#include "coapkit/link.h"
+#include "coapkit/opt.h"
+#include "srv.h"
+
+struct ck_deferred {
+  struct ck__timer timer; /* first: the timer callback casts back */
+  struct ck_ctx *ctx;
+  struct ck_deferred *next, *prev;
+  struct ck__reply rp;
+  struct ck__dd_entry *dd;
+  uint32_t dd_gen;
+  struct ck_response resp;
+};
+
+/* Responses delayed by multicast leisure (RFC 7252 §8.2). */
+struct delayed {
+  struct ck__timer timer;
+  struct ck_ctx *ctx;
+  struct delayed *next, *prev;
+  struct ck__ep *ep;
+  struct ck_addr peer;
+  size_t len;
+  uint8_t msg[];
+};
+
+struct srv_lists {
+  struct ck_deferred *deferred;
+  struct delayed *delayed;
+};
+
+static struct srv_lists *lists(struct ck_ctx *ctx);
+
+/* --- resources --- */
+
+static char *dupstr(const char *s)
+{
+  if (!s)
+    return NULL;
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+int ck_resource_new(struct ck_ctx *ctx, const char *path,
+                    struct ck_resource **out)
+{
+  if (!ctx || !path || !out)
+    return CK_EINVAL;
+  while (*path == '/')
+    path++;
+  size_t n = strlen(path);
+  bool tree = false;
+  if (n >= 1 && path[n - 1] == '#' && (n == 1 || path[n - 2] == '/')) {
+    tree = true;
+    n = n >= 2 ? n - 2 : 0;
+  }
+  while (n > 0 && path[n - 1] == '/')
+    n--;
+  for (struct ck_resource *r = ctx->resources; r; r = r->next)
+    if (r->tree == tree && r->path_len == n && memcmp(r->path, path, n) == 0)
+      return CK_EEXIST;
+  struct ck_resource *r = calloc(1, sizeof *r);
+  if (!r || !(r->path = malloc(n + 1))) {
+    free(r);
+    return CK_ENOMEM;
+  }
+  memcpy(r->path, path, n);
+  r->path[n] = '\0';
+  r->path_len = n;
+  r->tree = tree;
+  r->ctx = ctx;
+  r->ct = -1;
+  if (ctx->resources_tail)
+    ctx->resources_tail->next = r;
+  else
+    ctx->resources = r;
+  ctx->resources_tail = r;
+  *out = r;
+  return 0;
+}
+
+int ck_resource_handler(struct ck_resource *r, uint8_t method,
+                        ck_handler_fn fn, void *user)
+{
+  if (!r || method < CK_GET || method > CK_IPATCH)
+    return CK_EINVAL;
+  r->handlers[method] = fn;
+  r->users[method] = user;
+  return 0;
+}
+
+int ck_resource_attrs(struct ck_resource *r, const struct ck_resource_attrs *a)
+{
+  char *rt = dupstr(a->rt), *iface = dupstr(a->iface),
+       *title = dupstr(a->title);
+  if ((a->rt && !rt) || (a->iface && !iface) || (a->title && !title)) {
+    free(rt);
+    free(iface);
+    free(title);
+    return CK_ENOMEM;
+  }
+  free(r->rt);
+  free(r->iface);
+  free(r->title);
+  r->rt = rt;
+  r->iface = iface;
+  r->title = title;
+  r->ct = a->ct;
+  r->sz = a->sz;
+  r->hidden = a->hidden;
+  return 0;
+}
+
+static int set_formats(uint16_t *dst, uint8_t *count, const uint16_t *cfs,
+                       size_t n)
+{
+  if (n > CK__MAX_FORMATS || (n && !cfs))
+    return CK_EINVAL;
+  if (n)
+    memcpy(dst, cfs, n * sizeof *cfs);
+  *count = (uint8_t)n;
+  return 0;
+}
+
+int ck_resource_produces(struct ck_resource *r, const uint16_t *cfs, size_t n)
+{
+  return set_formats(r->produces, &r->nproduces, cfs, n);
+}
+
+int ck_resource_consumes(struct ck_resource *r, const uint16_t *cfs, size_t n)
+{
+  return set_formats(r->consumes, &r->nconsumes, cfs, n);
+}
+
+void ck_resource_observable(struct ck_resource *r, bool observable, bool con)
+{
+  r->observable = observable;
+  r->con_notify = con;
+}
+
+size_t ck_resource_observers(const struct ck_resource *r)
+{
+  return r->nobs;
+}
+
+const char *ck_resource_path(const struct ck_resource *r)
+{
+  return r->path;
+}
+
+int ck_ctx_recognize_option(struct ck_ctx *ctx, uint16_t num)
+{
+  ctx->known_opts[num / 64] |= 1ull << (num % 64);
+  return 0;
+}
+
+static bool known_opt(const struct ck_ctx *ctx, uint16_t num)
+{
+  return (ctx->known_opts[num / 64] >> (num % 64)) & 1;
+}
+
+/* --- requests --- */
+
+uint8_t ck_request_method(const struct ck_request *req)
+{
+  return req->msg->code;
+}
+
+const struct ck_msg *ck_request_msg(const struct ck_request *req)
+{
+  return req->msg;
+}
+
+const struct ck_addr *ck_request_peer(const struct ck_request *req)
+{
+  return req->peer;
+}
+
+bool ck_request_multicast(const struct ck_request *req)
+{
+  return req->multicast;
+}
+
+const uint8_t *ck_request_payload(const struct ck_request *req, size_t *len)
+{
+  *len = req->body_len;
+  return req->body;
+}
+
+int ck_request_query(const struct ck_request *req, const char *key,
+                     const char **val, size_t *len)
+{
+  size_t klen = strlen(key);
+  struct ck_opt_iter it;
+  struct ck_opt o;
+  ck_opt_iter_init(&it, req->msg);
+  while (ck_opt_next(&it, &o)) {
+    if (o.num != CK_OPT_URI_QUERY)
+      continue;
+    if (o.len < klen || memcmp(o.val, key, klen) != 0)
+      continue;
+    if (o.len == klen) {
+      *val = (const char *)o.val + klen;
+      *len = 0;
+      return 0;
+    }
+    if (o.val[klen] == '=') {
+      *val = (const char *)o.val + klen + 1;
+      *len = o.len - klen - 1;
+      return 0;
+    }
+  }
+  return CK_ENOTFOUND;
+}
+
+int ck_request_path(const struct ck_request *req, char *buf, size_t cap)
+{
+  size_t n = 0;
+  bool first = true;
+  struct ck_opt_iter it;
+  struct ck_opt o;
+  if (cap == 0)
+    return CK_ENOSPC;
+  ck_opt_iter_init(&it, req->msg);
+  while (ck_opt_next(&it, &o)) {
+    if (o.num < CK_OPT_URI_PATH)
+      continue;
+    if (o.num > CK_OPT_URI_PATH)
+      break;
+    if (n + (first ? 0 : 1) + o.len >= cap)
+      return CK_ENOSPC;
+    if (!first)
+      buf[n++] = '/';
+    memcpy(buf + n, o.val, o.len);
+    n += o.len;
+    first = false;
+  }
+  buf[n] = '\0';
+  return (int)n;
+}
+
+uint32_t ck_request_uint(const struct ck_request *req, uint16_t num,
+                         uint32_t def)
+{
+  uint32_t v;
+  return ck_msg_opt_uint(req->msg, num, &v) == 0 ? v : def;
+}
+
+bool ck_request_has(const struct ck_request *req, uint16_t num)
+{
+  struct ck_opt o;
+  return ck_msg_opt(req->msg, num, &o) == 0;
+}
+
+/* --- responses --- */
+
+static uint8_t default_code(uint8_t method)
+{
+  switch (method) {
+  case CK_GET:
+  case CK_FETCH:
+    return CK_CONTENT;
+  case CK_DELETE:
+    return CK_DELETED;
+  default:
+    return CK_CHANGED;
+  }
+}
+
+void ck__resp_init(struct ck_response *r, uint8_t method)
+{
+  r->code = default_code(method);
+  r->deferred = false;
+  r->err = 0;
+  r->nopts = 0;
+  r->optbuf_len = 0;
+  r->payload_len = 0;
+  r->payload = r->inl;
+}
+
+void ck__resp_free(struct ck_response *r)
+{
+  if (r->payload != r->inl)
+    free(r->payload);
+  r->payload = r->inl;
+  r->payload_len = 0;
+}
+
+void ck_response_code(struct ck_response *r, uint8_t code)
+{
+  r->code = code;
+}
+
+int ck_response_opt(struct ck_response *r, uint16_t num, const void *val,
+                    size_t len)
+{
+  if (r->nopts >= CK__RESP_OPTS || len > CK__RESP_OPTBUF - r->optbuf_len)
+    return r->err = CK_ENOSPC;
+  struct ck__resp_opt *o = &r->opts[r->nopts++];
+  o->num = num;
+  o->off = (uint16_t)r->optbuf_len;
+  o->len = (uint16_t)len;
+  if (len)
+    memcpy(r->optbuf + r->optbuf_len, val, len);
+  r->optbuf_len += len;
+  return 0;
+}
+
+int ck_response_opt_uint(struct ck_response *r, uint16_t num, uint32_t v)
+{
+  uint8_t b[4];
+  return ck_response_opt(r, num, b, ck_opt_uint_encode(v, b));
+}
+
+int ck_response_opt_str(struct ck_response *r, uint16_t num, const char *s)
+{
+  return ck_response_opt(r, num, s, strlen(s));
+}
+
+bool ck__resp_has_opt(const struct ck_response *r, uint16_t num)
+{
+  for (unsigned i = 0; i < r->nopts; i++)
+    if (r->opts[i].num == num)
+      return true;
+  return false;
+}
+
+int ck_response_payload(struct ck_response *r, const void *p, size_t len)
+{
+  ck__resp_free(r);
+  if (len > sizeof r->inl) {
+    r->payload = malloc(len);
+    if (!r->payload) {
+      r->payload = r->inl;
+      return r->err = CK_ENOMEM;
+    }
+  }
+  if (len)
+    memcpy(r->payload, p, len);
+  r->payload_len = len;
+  return 0;
+}
+
+int ck_response_content(struct ck_response *r, uint16_t cf, const void *p,
+                        size_t len)
+{
+  int rc = ck_response_opt_uint(r, CK_OPT_CONTENT_FORMAT, cf);
+  return rc < 0 ? rc : ck_response_payload(r, p, len);
+}
+
+/* 64-bit FNV-1a of the representation, seeded per context: an ETag that
+ * changes when the bytes change (RFC 7959 §2.4 wants one per
+ * representation so that clients can tell blocks apart). */
+static uint64_t etag_of(const struct ck_ctx *ctx, const uint8_t *p,
+                        size_t n)
+{
+  uint64_t h = 14695981039346656037ull ^ ctx->etag_seed;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+int ck__build_response(struct ck_ctx *ctx, uint8_t *buf, size_t cap,
+                       uint8_t type, uint16_t mid, const uint8_t *token,
+                       uint8_t tkl, struct ck_response *resp,
+                       const struct ck__reply *rp)
+{
+  struct ck_builder b;
+  ck_builder_init(&b, buf, cap, (enum ck_type)type, resp->code, mid);
+  ck_builder_token(&b, token, tkl);
+  for (unsigned i = 0; i < resp->nopts; i++)
+    ck_builder_opt(&b, resp->opts[i].num, resp->optbuf + resp->opts[i].off,
+                   resp->opts[i].len);
+  if (rp->observe)
+    ck_builder_opt_uint(&b, CK_OPT_OBSERVE, rp->obs_seq & 0xffffff);
+  if (rp->has_block1)
+    ck_builder_opt_uint(&b, CK_OPT_BLOCK1, rp->block1);
+
+  const uint8_t *pl = resp->payload;
+  size_t plen = resp->payload_len;
+  /* RFC 7959 §2.2: the client's Block2 SZX is the most it will take; with
+   * none, 1024 bytes keeps a response within a 1152-byte datagram. */
+  struct ck_block want = {.num = 0, .more = false, .szx = 6};
+  if (rp->has_block2 && ck_block_decode(rp->block2, &want) < 0)
+    want.szx = 6;
+  size_t bsize = CK_BLOCK_SIZE(want.szx);
+  bool sliced = plen > bsize || (rp->has_block2 && want.num > 0);
+  uint64_t etag = 0;
+  if (sliced) {
+    size_t off = (size_t)want.num * bsize;
+    if (off >= plen && plen > 0) {
+      /* A block past the end of the representation. */
+      ck_builder_init(&b, buf, cap, (enum ck_type)type, CK_BAD_OPTION, mid);
+      ck_builder_token(&b, token, tkl);
+      return ck_builder_finish(&b);
+    }
+    struct ck_block out = {.num = want.num, .szx = want.szx};
+    out.more = off + bsize < plen;
+    uint32_t v;
+    ck_block_encode(&out, &v);
+    ck_builder_opt_uint(&b, CK_OPT_BLOCK2, v);
+    if (want.num == 0 || rp->want_size2)
+      ck_builder_opt_uint(&b, CK_OPT_SIZE2, (uint32_t)plen);
+    if (!ck__resp_has_opt(resp, CK_OPT_ETAG)) {
+      etag = etag_of(ctx, pl, plen);
+      ck_builder_opt(&b, CK_OPT_ETAG, &etag, sizeof etag);
+    }
+    pl += off;
+    plen = plen - off < bsize ? plen - off : bsize;
+  } else if (rp->want_size2 && !ck__resp_has_opt(resp, CK_OPT_SIZE2)) {
+    ck_builder_opt_uint(&b, CK_OPT_SIZE2, (uint32_t)plen);
+  }
+  ck_builder_payload(&b, pl, plen);
+  return ck_builder_finish(&b);
+}
+
+/* RFC 7967 §2.1: bit 2 suppresses 2.xx, bit 8 4.xx, bit 16 5.xx. */
+static bool suppressed(uint32_t no_response, uint8_t code)
+{
+  unsigned cls = CK_CODE_CLASS(code);
+  return (cls == 2 && (no_response & 2)) || (cls == 4 && (no_response & 8)) ||
+         (cls == 5 && (no_response & 16));
+}
+
+static void send_empty(struct ck__ep *ep, const struct ck_addr *to,
+                       uint8_t type, uint16_t mid)
+{
+  uint8_t m[4] = {(uint8_t)(CK_VERSION << 6 | type << 4), 0,
+                  (uint8_t)(mid >> 8), (uint8_t)mid};
+  ck__ep_send(ep, to, m, sizeof m);
+}
+
+static void delayed_fire(struct ck__timer *t)
+{
+  struct delayed *d = (struct delayed *)t;
+  struct srv_lists *l = lists(d->ctx);
+  ck__ep_send(d->ep, &d->peer, d->msg, d->len);
+  if (d->prev)
+    d->prev->next = d->next;
+  else
+    l->delayed = d->next;
+  if (d->next)
+    d->next->prev = d->prev;
+  free(d);
+}
+
+static void send_after_leisure(struct ck_ctx *ctx, struct ck__ep *ep,
+                               const struct ck_addr *to, const uint8_t *msg,
+                               size_t len)
+{
+  struct delayed *d = malloc(sizeof *d + len);
+  if (!d) {
+    ctx->stats.tx_dropped++;
+    return;
+  }
+  memset(d, 0, sizeof *d);
+  d->ctx = ctx;
+  d->ep = ep;
+  d->peer = *to;
+  d->len = len;
+  memcpy(d->msg, msg, len);
+  uint32_t r;
+  ck__random(ctx, &r, sizeof r);
+  uint32_t leisure = ctx->cfg.params.default_leisure_ms;
+  struct srv_lists *l = lists(ctx);
+  d->next = l->delayed;
+  if (l->delayed)
+    l->delayed->prev = d;
+  l->delayed = d;
+  ck__timer_start(&ctx->loop, &d->timer, leisure ? r % leisure : 0,
+                  delayed_fire);
+}
+
+static void separate_done(struct ck_ctx *ctx, void *user, int result,
+                          const struct ck_msg *ack)
+{
+  /* The separate response was acknowledged, reset or timed out; nothing
+   * remains to do for it (RFC 7252 §5.2.2). */
+  (void)ctx;
+  (void)user;
+  (void)result;
+  (void)ack;
+}
+
+int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
+                   struct ck_response *resp, struct ck__dd_entry *dd)
+{
+  uint8_t buf[CK__DGRAM_MAX];
+  bool quiet = suppressed(rp->no_response, resp->code) ||
+               (rp->multicast && CK_CODE_CLASS(resp->code) >= 4);
+  if (quiet) {
+    /* §8.2 and RFC 7967: no response; a CON still needs its ACK. */
+    if (rp->req_type == CK_TYPE_CON && !rp->acked && !rp->multicast) {
+      send_empty(rp->ep, &rp->peer, CK_TYPE_ACK, rp->req_mid);
+      if (dd) {
+        uint8_t m[4] = {CK_VERSION << 6 | CK_TYPE_ACK << 4, 0,
+                        (uint8_t)(rp->req_mid >> 8), (uint8_t)rp->req_mid};
+        ck__dedup_answer(ctx, dd, m, sizeof m);
+      }
+    } else if (dd) {
+      dd->state = CK__DD_ANSWERED;
+    }
+    return 0;
+  }
+
+  uint8_t type;
+  uint16_t mid;
+  if (rp->req_type == CK_TYPE_CON && !rp->acked) {
+    type = CK_TYPE_ACK;
+    mid = rp->req_mid;
+  } else {
+    type = (rp->req_type == CK_TYPE_CON && !rp->multicast) ? CK_TYPE_CON
+                                                           : CK_TYPE_NON;
+    mid = ck__next_mid(ctx);
+  }
+  int n = ck__build_response(ctx, buf, sizeof buf, type, mid, rp->token,
+                             rp->tkl, resp, rp);
+  if (n < 0) {
+    /* The handler's answer does not fit a datagram: say so instead. */
+    struct ck_response err;
+    ck__resp_init(&err, rp->method);
+    err.code = CK_INTERNAL_SERVER_ERROR;
+    struct ck__reply plain = *rp;
+    plain.observe = plain.has_block1 = plain.has_block2 = false;
+    n = ck__build_response(ctx, buf, sizeof buf, type, mid, rp->token,
+                           rp->tkl, &err, &plain);
+    if (n < 0)
+      return n;
+  }
+  if (rp->multicast) {
+    send_after_leisure(ctx, rp->ep, &rp->peer, buf, (size_t)n);
+  } else if (type == CK_TYPE_CON) {
+    if (!ck__con_send(ctx, rp->ep, &rp->peer, buf, (size_t)n, separate_done,
+                      NULL))
+      ctx->stats.tx_dropped++;
+  } else {
+    ck__ep_send(rp->ep, &rp->peer, buf, (size_t)n);
+  }
+  if (dd) {
+    if (type == CK_TYPE_ACK)
+      ck__dedup_answer(ctx, dd, buf, (size_t)n);
+    else
+      dd->state = rp->acked ? CK__DD_ACKED : CK__DD_ANSWERED;
+  }
+  return n;
+}
+
+/* --- deferred (separate) responses --- */
+
+static void deferred_unlink(struct ck_deferred *d)
+{
+  struct srv_lists *l = lists(d->ctx);
+  if (d->prev)
+    d->prev->next = d->next;
+  else
+    l->deferred = d->next;
+  if (d->next)
+    d->next->prev = d->prev;
+  ck__timer_stop(&d->ctx->loop, &d->timer);
+}
+
+static struct ck__dd_entry *deferred_dd(struct ck_deferred *d)
+{
+  return d->dd && d->dd->gen == d->dd_gen ? d->dd : NULL;
+}
+
+static void deferred_ack(struct ck__timer *t)
+{
+  struct ck_deferred *d = (struct ck_deferred *)t;
+  /* §5.2.2: the handler is slow; acknowledge the CON now so the client
+   * stops retransmitting, and send the response as a CON later. */
+  send_empty(d->rp.ep, &d->rp.peer, CK_TYPE_ACK, d->rp.req_mid);
+  d->rp.acked = true;
+  struct ck__dd_entry *dd = deferred_dd(d);
+  if (dd)
+    dd->state = CK__DD_ACKED;
+}
+
+struct ck_deferred *ck_response_defer(struct ck_response *r, unsigned flags)
+{
+  /* The dispatcher placed the deferred record around this response when
+   * the request allowed it; see dispatch(). */
+  struct ck_deferred *d =
+    (struct ck_deferred *)((char *)r - offsetof(struct ck_deferred, resp));
+  if (!r->deferred)
+    return NULL;
+  r->deferred = false; /* marks "taken": dispatch() must not answer */
+  d->rp.acked = false;
+  struct ck_ctx *ctx = d->ctx;
+  struct srv_lists *l = lists(ctx);
+  d->next = l->deferred;
+  d->prev = NULL;
+  if (l->deferred)
+    l->deferred->prev = d;
+  l->deferred = d;
+  if (d->rp.req_type == CK_TYPE_CON && !d->rp.multicast) {
+    uint64_t delay = (flags & CK_DEFER_ACK_NOW) ? 0
+                                                : ctx->cfg.separate_delay_ms;
+    ck__timer_start(&ctx->loop, &d->timer, delay, deferred_ack);
+  }
+  return d;
+}
+
+struct ck_response *ck_deferred_response(struct ck_deferred *d)
+{
+  return &d->resp;
+}
+
+const struct ck_addr *ck_deferred_peer(const struct ck_deferred *d)
+{
+  return &d->rp.peer;
+}
+
+int ck_deferred_send(struct ck_deferred *d)
+{
+  if (!d)
+    return CK_EINVAL;
+  deferred_unlink(d);
+  int rc = ck__send_reply(d->ctx, &d->rp, &d->resp, deferred_dd(d));
+  ck__resp_free(&d->resp);
+  free(d);
+  return rc < 0 ? rc : 0;
+}
+
+void ck_deferred_drop(struct ck_deferred *d)
+{
+  if (!d)
+    return;
+  deferred_unlink(d);
+  struct ck__dd_entry *dd = deferred_dd(d);
+  if (dd)
+    dd->state = CK__DD_ANSWERED;
+  ck__resp_free(&d->resp);
+  free(d);
+}
+
+/* --- routing and dispatch --- */
+
+static struct ck_resource *route(struct ck_ctx *ctx, const char *path,
+                                 size_t n)
+{
+  struct ck_resource *best = NULL;
+  for (struct ck_resource *r = ctx->resources; r; r = r->next) {
+    if (!r->tree) {
+      if (r->path_len == n && memcmp(r->path, path, n) == 0)
+        return r;
+    } else if (n >= r->path_len && memcmp(r->path, path, r->path_len) == 0 &&
+               (n == r->path_len || r->path_len == 0 ||
+                path[r->path_len] == '/')) {
+      /* The longest tree prefix wins. */
+      if (!best || r->path_len > best->path_len)
+        best = r;
+    }
+  }
+  return best;
+}
+
+/* RFC 7252 §5.4.1, §5.4.3, §5.4.5: unrecognised critical options, bad
+ * lengths of critical options and repeated non-repeatable critical
+ * options all make the request a 4.02. Proxy-Uri/Proxy-Scheme ask for a
+ * proxy we are not (§5.7.2: 5.05). Returns 0 or the code to answer. */
+static uint8_t check_options(struct ck_ctx *ctx, const struct ck_msg *m)
+{
+  struct ck_opt_iter it;
+  struct ck_opt o;
+  uint16_t prev = 0;
+  bool first = true;
+  ck_opt_iter_init(&it, m);
+  while (ck_opt_next(&it, &o)) {
+    if (o.num == CK_OPT_PROXY_URI || o.num == CK_OPT_PROXY_SCHEME)
+      return CK_PROXYING_NOT_SUPPORTED;
+    bool repeated = !first && o.num == prev;
+    first = false;
+    prev = o.num;
+    if (!ck_opt_is_critical(o.num))
+      continue;
+    if (!known_opt(ctx, o.num))
+      return CK_BAD_OPTION;
+    const struct ck_optdef *d = ck_opt_def(o.num);
+    if (d && (!ck_opt_len_ok(o.num, o.len) || (repeated && !d->repeatable)))
+      return CK_BAD_OPTION;
+  }
+  return 0;
+}
+
+static bool in_list(const uint16_t *l, unsigned n, uint32_t v)
+{
+  for (unsigned i = 0; i < n; i++)
+    if (l[i] == v)
+      return true;
+  return false;
+}
+
+static void well_known(struct ck_ctx *ctx, const struct ck_request *req,
+                       struct ck_response *resp);
+
+void ck__run_handler(struct ck_resource *r, const struct ck_request *req,
+                     struct ck_response *resp)
+{
+  uint8_t method = req->msg->code;
+  r->handlers[method](r, req, resp, r->users[method]);
+}
+
+static bool idempotent(uint8_t method)
+{
+  /* RFC 7252 §5.1 and RFC 8132 §2: POST and PATCH are not. */
+  return method != CK_POST && method != CK_PATCH;
+}
+
+static void answer_now(struct ck_ctx *ctx, struct ck__reply *rp,
+                       uint8_t code, struct ck__dd_entry *dd)
+{
+  struct ck_response resp;
+  ck__resp_init(&resp, rp->method);
+  resp.code = code;
+  rp->observe = false;
+  ck__send_reply(ctx, rp, &resp, dd);
+}
+
+static void dispatch(struct ck__ep *ep, const struct ck_addr *from,
+                     const struct ck_msg *m, bool mc)
+{
+  struct ck_ctx *ctx = ep->ctx;
+  struct ck__reply rp;
+  rp.ep = ep;
+  rp.peer = *from;
+  rp.req_type = m->type;
+  rp.method = m->code;
+  rp.req_mid = m->mid;
+  rp.tkl = m->tkl;
+  memcpy(rp.token, m->token, m->tkl);
+  rp.multicast = mc;
+  rp.acked = false;
+  rp.observe = false;
+  rp.obs_seq = 0;
+  rp.has_block1 = false;
+  rp.block1 = 0;
+  rp.has_block2 = ck_msg_opt_uint(m, CK_OPT_BLOCK2, &rp.block2) == 0;
+  rp.want_size2 = ck_msg_opt_count(m, CK_OPT_SIZE2) > 0;
+  if (ck_msg_opt_uint(m, CK_OPT_NO_RESPONSE, &rp.no_response) < 0)
+    rp.no_response = 0;
+
+  /* RFC 7252 §4.5: a duplicate is answered as the original was. */
+  struct ck__dd_entry *dd = ck__dedup_find(ctx, from, m->mid);
+  if (dd) {
+    ctx->stats.rx_duplicates++;
+    size_t len;
+    const uint8_t *cached = ck__dedup_cached(dd, &len);
+    if (cached) {
+      ck__ep_send(ep, from, cached, len);
+      return;
+    }
+    if (dd->state == CK__DD_PENDING)
+      return; /* the handler is still at work; its answer will come */
+    if (dd->state == CK__DD_ACKED && m->type == CK_TYPE_CON) {
+      send_empty(ep, from, CK_TYPE_ACK, m->mid);
+      return;
+    }
+    if (!dd->idempotent || m->type != CK_TYPE_CON)
+      return;
+    /* An idempotent request whose answer was not kept runs again. */
+  } else {
+    int err;
+    uint64_t life = m->type == CK_TYPE_CON ? ctx->exchange_lifetime
+                                           : ctx->non_lifetime;
+    dd = ck__dedup_add(ctx, from, m->mid, idempotent(m->code), life, &err);
+    if (!dd && err == CK_EFULL) {
+      struct ck_response resp;
+      ck__resp_init(&resp, m->code);
+      resp.code = CK_SERVICE_UNAVAILABLE;
+      /* Tell the client when to retry: the table turns over within
+       * EXCHANGE_LIFETIME at the latest. */
+      ck_response_opt_uint(&resp, CK_OPT_MAX_AGE,
+                           (uint32_t)(ctx->exchange_lifetime / 1000));
+      ck__send_reply(ctx, &rp, &resp, NULL);
+      return;
+    }
+  }
+
+  uint8_t bad = check_options(ctx, m);
+  if (bad) {
+    answer_now(ctx, &rp, bad, dd);
+    return;
+  }
+
+  char path[1024];
+  int plen = 0;
+  {
+    struct ck_request tmp = {.msg = m};
+    plen = ck_request_path(&tmp, path, sizeof path);
+  }
+  if (plen < 0) {
+    answer_now(ctx, &rp, CK_NOT_FOUND, dd);
+    return;
+  }
+
+  struct ck_request req = {.ctx = ctx,
+                           .ep = ep,
+                           .msg = m,
+                           .peer = from,
+                           .multicast = mc,
+                           .body = m->payload,
+                           .body_len = m->payload_len};
+
+  /* The response lives inside a deferred record so that the handler can
+   * keep it. Most requests never defer, so one spare record is kept and
+   * reused: the steady state allocates nothing per request. */
+  struct ck_deferred *d = ctx->spare_deferred;
+  ctx->spare_deferred = NULL;
+  if (!d)
+    d = malloc(sizeof *d);
+  if (!d) {
+    answer_now(ctx, &rp, CK_SERVICE_UNAVAILABLE, dd);
+    return;
+  }
+  memset(&d->timer, 0, sizeof d->timer);
+  d->ctx = ctx;
+  d->dd = dd;
+  d->dd_gen = dd ? dd->gen : 0;
+  struct ck_response *resp = &d->resp;
+  ck__resp_init(resp, m->code);
+
+  if ((size_t)plen == strlen(".well-known/core") &&
+      memcmp(path, ".well-known/core", (size_t)plen) == 0 &&
+      !route(ctx, path, (size_t)plen)) {
+    if (m->code != CK_GET)
+      resp->code = CK_METHOD_NOT_ALLOWED;
+    else
+      well_known(ctx, &req, resp);
+    d->rp = rp;
+    goto send;
+  }
+
+  struct ck_resource *r = route(ctx, path, (size_t)plen);
+  if (!r) {
+    resp->code = CK_NOT_FOUND;
+    d->rp = rp;
+    goto send;
+  }
+  if (m->code > CK_IPATCH || !r->handlers[m->code]) {
+    /* RFC 7252 §5.9.2.6: 4.05 for a method the resource does not
+     * support; 5.01 would be for methods we do not know at all. */
+    resp->code = m->code > CK_IPATCH ? CK_NOT_IMPLEMENTED
+                                     : CK_METHOD_NOT_ALLOWED;
+    d->rp = rp;
+    goto send;
+  }
+  uint32_t v;
+  if (r->nconsumes && ck_msg_opt_uint(m, CK_OPT_CONTENT_FORMAT, &v) == 0 &&
+      !in_list(r->consumes, r->nconsumes, v)) {
+    resp->code = CK_UNSUPPORTED_CONTENT_FORMAT;
+    d->rp = rp;
+    goto send;
+  }
+  if (r->nproduces && ck_msg_opt_uint(m, CK_OPT_ACCEPT, &v) == 0 &&
+      !in_list(r->produces, r->nproduces, v)) {
+    resp->code = CK_NOT_ACCEPTABLE;
+    d->rp = rp;
+    goto send;
+  }
+
+  bool completed_upload = false;
+  if (ck_msg_opt_count(m, CK_OPT_BLOCK1) > 0) {
+    int rc = ck__block1_input(ctx, &req, &rp, resp, path, (size_t)plen);
+    if (rc == 0) {
+      d->rp = rp;
+      goto send;
+    }
+    completed_upload = true;
+  }
+
+  uint32_t obs = 0;
+  bool has_obs = m->code == CK_GET && r->observable &&
+                 ck_msg_opt_uint(m, CK_OPT_OBSERVE, &obs) == 0 && !mc;
+  if (has_obs && obs == 1)
+    ck__observe_remove_req(ctx, r, &req);
+
+  d->rp = rp;
+  resp->deferred = true; /* ck_response_defer() may take it */
+  ck__run_handler(r, &req, resp);
+  if (completed_upload)
+    ck__block1_done(ctx);
+  if (!resp->deferred) {
+    /* Deferred: d now belongs to the handler. Requests with an
+     * observation are registered when the deferred answer is sent. */
+    return;
+  }
+  resp->deferred = false;
+  if (has_obs && obs == 0) {
+    if (CK_CODE_CLASS(resp->code) == 2 && ck__observe_add(ctx, r, &req) == 0) {
+      d->rp.observe = true;
+      d->rp.obs_seq = r->obs_seq;
+    } else {
+      ck__observe_remove_req(ctx, r, &req);
+    }
+  }
+
+send:
+  ck__send_reply(ctx, &d->rp, resp, dd);
+  ck__resp_free(resp);
+  if (!ctx->spare_deferred)
+    ctx->spare_deferred = d;
+  else
+    free(d);
+}
+
+void ck__input(struct ck__ep *ep, const struct ck_addr *from,
+               const uint8_t *buf, size_t len, bool mc)
+{
+  struct ck_ctx *ctx = ep->ctx;
+  struct ck_msg m;
+  if (len > CK__DGRAM_MAX) {
+    /* Larger than we accept: RFC 7959 §2.9.3, 4.13 for a CON request. */
+    if (ck_msg_parse(&m, buf, CK__DGRAM_MAX) != CK_EMSG_SHORT &&
+        m.type == CK_TYPE_CON && CK_CODE_CLASS(m.code) == 0 && m.code &&
+        m.tkl <= CK_TOKEN_MAX && !mc) {
+      struct ck__reply rp = {.ep = ep, .peer = *from, .req_type = m.type,
+                             .method = m.code, .req_mid = m.mid,
+                             .tkl = m.tkl};
+      memcpy(rp.token, buf + CK_HEADER_LEN, m.tkl);
+      struct ck_response resp;
+      ck__resp_init(&resp, m.code);
+      resp.code = CK_REQUEST_ENTITY_TOO_LARGE;
+      ck_response_opt_uint(&resp, CK_OPT_SIZE1, 1024);
+      ck__send_reply(ctx, &rp, &resp, NULL);
+    }
+    ctx->stats.rx_malformed++;
+    return;
+  }
+  int rc = ck_msg_parse(&m, buf, len);
+  if (rc < 0) {
+    ctx->stats.rx_malformed++;
+    /* RFC 7252 §4.2/§4.3: a CON with a format error is rejected with
+     * RST; anything else is silently dropped. */
+    if (rc != CK_EMSG_SHORT && rc != CK_EMSG_VERSION &&
+        m.type == CK_TYPE_CON && !mc)
+      send_empty(ep, from, CK_TYPE_RST, m.mid);
+    return;
+  }
+  if (m.type == CK_TYPE_ACK || m.type == CK_TYPE_RST) {
+    if (ck__con_input(ctx, from, &m))
+      return;
+    if (m.type == CK_TYPE_RST)
+      ck__observe_rst(ctx, from, m.mid);
+    return;
+  }
+  if (m.code == CK_CODE_EMPTY) {
+    /* §4.3: an empty CON is a ping, answered with RST; an empty NON is
+     * rejected silently. */
+    if (m.type == CK_TYPE_CON && !mc)
+      send_empty(ep, from, CK_TYPE_RST, m.mid);
+    return;
+  }
+  if (CK_CODE_CLASS(m.code) != 0) {
+    /* A response we did not ask for (§4.2, §4.3): reject a CON with RST,
+     * ignore a NON. */
+    if (m.type == CK_TYPE_CON && !mc)
+      send_empty(ep, from, CK_TYPE_RST, m.mid);
+    return;
+  }
+  dispatch(ep, from, &m, mc);
+}
+
+/* --- /.well-known/core (RFC 6690 §4) --- */
+
+static void add_param(struct ck_link *l, const char *name, const char *val,
+                      bool quoted)
+{
+  struct ck_link_param *p = &l->params[l->nparams++];
+  p->name = name;
+  p->name_len = strlen(name);
+  p->val = val;
+  p->val_len = val ? strlen(val) : 0;
+  p->quoted = quoted;
+}
+
+static void well_known(struct ck_ctx *ctx, const struct ck_request *req,
+                       struct ck_response *resp)
+{
+  /* RFC 6690 §4.1: one query parameter filters the links. */
+  const uint8_t *filter = NULL;
+  size_t flen = 0;
+  struct ck_opt q;
+  if (ck_msg_opt(req->msg, CK_OPT_URI_QUERY, &q) == 0) {
+    filter = q.val;
+    flen = q.len;
+  }
+  size_t cap = 4096;
+  char *buf = NULL;
+  int n;
+  /* Bounded: the buffer doubles up to 1 MiB. */
+  for (;;) {
+    char *nb = realloc(buf, cap);
+    if (!nb) {
+      free(buf);
+      resp->code = CK_SERVICE_UNAVAILABLE;
+      return;
+    }
+    buf = nb;
+    struct ck_link_writer w;
+    ck_link_writer_init(&w, buf, cap);
+    for (struct ck_resource *r = ctx->resources; r; r = r->next) {
+      if (r->hidden)
+        continue;
+      struct ck_link l;
+      char target[1100];
+      char ctbuf[8], szbuf[16];
+      int tl = snprintf(target, sizeof target, "/%s", r->path);
+      if (tl < 0 || (size_t)tl >= sizeof target)
+        continue;
+      l.target = target;
+      l.target_len = (size_t)tl;
+      l.nparams = 0;
+      if (r->ct >= 0) {
+        snprintf(ctbuf, sizeof ctbuf, "%d", r->ct);
+        add_param(&l, "ct", ctbuf, false);
+      }
+      if (r->rt)
+        add_param(&l, "rt", r->rt, true);
+      if (r->iface)
+        add_param(&l, "if", r->iface, true);
+      if (r->sz) {
+        snprintf(szbuf, sizeof szbuf, "%u", r->sz);
+        add_param(&l, "sz", szbuf, false);
+      }
+      if (r->title)
+        add_param(&l, "title", r->title, true);
+      if (r->observable)
+        add_param(&l, "obs", NULL, false);
+      if (filter && !ck_link_match(&l, (const char *)filter, flen))
+        continue;
+      ck_link_write(&w, &l);
+    }
+    n = ck_link_writer_finish(&w);
+    if (n != CK_ENOSPC || cap >= (1u << 20))
+      break;
+    cap *= 2;
+  }
+  if (n < 0) {
+    resp->code = CK_INTERNAL_SERVER_ERROR;
+  } else if (filter && n == 0) {
+    /* RFC 6690 §4.1: no match is answered with 4.04. */
+    resp->code = CK_NOT_FOUND;
+  } else {
+    ck_response_content(resp, CK_CF_LINK_FORMAT, buf, (size_t)n);
+  }
+  free(buf);
+}
+
+/* --- lifetime --- */
+
+static void sweep(struct ck__timer *t)
+{
+  struct ck_ctx *ctx =
+    (struct ck_ctx *)((char *)t - offsetof(struct ck_ctx, sweep));
+  ck__uploads_sweep(ctx);
+  ck__timer_start(&ctx->loop, &ctx->sweep, 5000, sweep);
+}
+
+static struct srv_lists *lists(struct ck_ctx *ctx)
+{
+  return (struct srv_lists *)ctx->srv_lists;
+}
+
+int ck__srv_init(struct ck_ctx *ctx)
+{
+  static const uint16_t understood[] = {
+    CK_OPT_IF_MATCH,  CK_OPT_URI_HOST, CK_OPT_IF_NONE_MATCH,
+    CK_OPT_URI_PORT,  CK_OPT_URI_PATH, CK_OPT_URI_QUERY,
+    CK_OPT_ACCEPT,    CK_OPT_BLOCK2,   CK_OPT_BLOCK1,
+  };
+  for (size_t i = 0; i < sizeof understood / sizeof understood[0]; i++)
+    ck_ctx_recognize_option(ctx, understood[i]);
+  ctx->srv_lists = calloc(1, sizeof(struct srv_lists));
+  if (!ctx->srv_lists)
+    return CK_ENOMEM;
+  int rc = ck__uploads_init(ctx);
+  if (rc == 0)
+    rc = ck__observe_init(ctx);
+  if (rc == 0)
+    rc = ck__timer_start(&ctx->loop, &ctx->sweep, 5000, sweep);
+  return rc;
+}
+
+void ck__srv_close(struct ck_ctx *ctx)
+{
+  struct srv_lists *l = lists(ctx);
+  if (l) {
+    while (l->deferred)
+      ck_deferred_drop(l->deferred);
+    while (l->delayed) {
+      struct delayed *d = l->delayed;
+      l->delayed = d->next;
+      ck__timer_stop(&ctx->loop, &d->timer);
+      free(d);
+    }
+  }
+  ck__observe_close(ctx);
+  ck__uploads_close(ctx);
+  struct ck_resource *r = ctx->resources;
+  while (r) {
+    struct ck_resource *next = r->next;
+    free(r->path);
+    free(r->rt);
+    free(r->iface);
+    free(r->title);
+    free(r);
+    r = next;
+  }
+  ctx->resources = ctx->resources_tail = NULL;
+  free(ctx->srv_lists);
+  ctx->srv_lists = NULL;
+  free(ctx->spare_deferred);
+  ctx->spare_deferred = NULL;
+  ck__timer_stop(&ctx->loop, &ctx->sweep);
+}

@@ -1,0 +1,138 @@
+/* The server's internal types, shared by server.c (dispatch, resources,
+ * responses), block.c (Block1 reassembly, Block2 slicing) and observe.c
+ * (observers and notifications). Internal to libcoapkit. */
+#ifndef CK_SRV_H
+#define CK_SRV_H
+
+#include "ctx.h"
+#include "exchange.h"
+
+enum { CK__MAX_FORMATS = 8, CK__RESP_OPTS = 24, CK__RESP_OPTBUF = 600 };
+
+struct ck__observer;
+
+struct ck_resource {
+  struct ck_ctx *ctx;
+  struct ck_resource *next;
+  char *path; /* without leading '/' and without the tree's "/#" */
+  size_t path_len;
+  bool tree;
+  ck_handler_fn handlers[8]; /* by method code 1..7 */
+  void *users[8];
+  char *rt, *iface, *title;
+  int ct;
+  uint32_t sz;
+  bool hidden;
+  uint8_t nproduces, nconsumes;
+  uint16_t produces[CK__MAX_FORMATS];
+  uint16_t consumes[CK__MAX_FORMATS];
+  bool observable;
+  bool con_notify;
+  uint32_t obs_seq; /* 24-bit sequence of the current state */
+  size_t nobs;
+  struct ck__observer *obs_head;
+};
+
+struct ck_request {
+  struct ck_ctx *ctx;
+  struct ck__ep *ep;
+  const struct ck_msg *msg;
+  const struct ck_addr *peer;
+  bool multicast;
+  const uint8_t *body;
+  size_t body_len;
+};
+
+struct ck__resp_opt {
+  uint16_t num;
+  uint16_t off;
+  uint16_t len;
+};
+
+struct ck_response {
+  uint8_t code;
+  bool deferred;
+  int err;
+  unsigned nopts;
+  size_t optbuf_len;
+  size_t payload_len;
+  uint8_t *payload; /* inl or heap */
+  struct ck__resp_opt opts[CK__RESP_OPTS];
+  uint8_t optbuf[CK__RESP_OPTBUF];
+  uint8_t inl[1100];
+};
+
+void ck__resp_init(struct ck_response *r, uint8_t method);
+void ck__resp_free(struct ck_response *r);
+bool ck__resp_has_opt(const struct ck_response *r, uint16_t num);
+
+/* What the server needs to answer a request after the handler ran. */
+struct ck__reply {
+  struct ck__ep *ep;
+  struct ck_addr peer;
+  uint8_t req_type;
+  uint8_t method;
+  uint16_t req_mid;
+  uint8_t tkl;
+  uint8_t token[CK_TOKEN_MAX];
+  bool multicast;
+  bool acked;        /* an empty ACK already went out */
+  bool has_block2;   /* the request carried Block2 */
+  uint32_t block2;   /* its value */
+  bool want_size2;   /* the request carried Size2 */
+  uint32_t no_response; /* RFC 7967 bits, 0 when absent */
+  bool observe;      /* add Observe with obs_seq */
+  uint32_t obs_seq;
+  bool has_block1;   /* echo Block1 in the final response */
+  uint32_t block1;
+};
+
+/* Builds and sends the response; returns the message length sent (or 0
+ * when suppressed) or an error. out receives the built bytes when not
+ * NULL (cap CK__DGRAM_MAX). */
+int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
+                   struct ck_response *resp, struct ck__dd_entry *dd);
+
+/* Builds a response message into buf; the type, MID and token come from
+ * the arguments. Slices resp's payload by Block2 as the request asked.
+ * Returns the length or an error. */
+int ck__build_response(struct ck_ctx *ctx, uint8_t *buf, size_t cap,
+                       uint8_t type, uint16_t mid, const uint8_t *token,
+                       uint8_t tkl, struct ck_response *resp,
+                       const struct ck__reply *rp);
+
+int ck__srv_init(struct ck_ctx *ctx);
+void ck__srv_close(struct ck_ctx *ctx);
+
+/* block.c: Block1 reassembly. Returns 1 when the body is complete (req's
+ * body then points at it), 0 when a 2.31 or error answer was put in resp
+ * and the handler must not run. */
+int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
+                     struct ck__reply *rp, struct ck_response *resp,
+                     const char *path, size_t path_len);
+/* Releases the upload completed by the last ck__block1_input() == 1. */
+void ck__block1_done(struct ck_ctx *ctx);
+void ck__uploads_sweep(struct ck_ctx *ctx);
+int ck__uploads_init(struct ck_ctx *ctx);
+void ck__uploads_close(struct ck_ctx *ctx);
+
+/* observe.c */
+int ck__observe_init(struct ck_ctx *ctx);
+void ck__observe_close(struct ck_ctx *ctx);
+/* Registers or updates the observer of req on r. Returns 0 or an error
+ * (the response then goes out without Observe). */
+int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
+                    const struct ck_request *req);
+/* Removes the observer with req's peer and token from r, if any. */
+void ck__observe_remove_req(struct ck_ctx *ctx, struct ck_resource *r,
+                            const struct ck_request *req);
+/* Offers an RST to the observers (NON notifications); true if matched. */
+bool ck__observe_rst(struct ck_ctx *ctx, const struct ck_addr *peer,
+                     uint16_t mid);
+void ck__observe_resource_free(struct ck_ctx *ctx, struct ck_resource *r);
+
+/* server.c: runs the handler of r for req into resp. */
+void ck__run_handler(struct ck_resource *r, const struct ck_request *req,
+                     struct ck_response *resp);
+
+#endif

@@ -1,0 +1,225 @@
+/* The UDP transport: one non-blocking socket per endpoint, read with
+ * recvmmsg and written with sendmmsg in batches of CK__BATCH, so a busy
+ * server makes two system calls per batch instead of two per request.
+ * Datagrams are handed to the messaging layer through ck__input(). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "coapkit/error.h"
+#include "ctx.h"
+
+static uint8_t *udp_out_begin(struct ck__ep *ep, size_t *cap)
+{
+  if (ep->nsend == CK__BATCH)
+    ep->tp->flush(ep);
+  *cap = CK__DGRAM_MAX;
+  return ep->sbuf[ep->nsend];
+}
+
+static int udp_out_commit(struct ck__ep *ep, const struct ck_addr *to,
+                          size_t len)
+{
+  unsigned i = ep->nsend;
+  ep->sto[i] = *to;
+  ep->siov[i].iov_base = ep->sbuf[i];
+  ep->siov[i].iov_len = len;
+  struct msghdr *h = &ep->smsg[i].msg_hdr;
+  h->msg_name = &ep->sto[i].u.sa;
+  h->msg_namelen = to->len;
+  h->msg_iov = &ep->siov[i];
+  h->msg_iovlen = 1;
+  h->msg_control = NULL;
+  h->msg_controllen = 0;
+  h->msg_flags = 0;
+  ep->nsend++;
+  return 0;
+}
+
+static void udp_flush(struct ck__ep *ep)
+{
+  unsigned off = 0;
+  /* Bounded: each round sends at least one datagram or drops one. */
+  while (off < ep->nsend) {
+    int n = sendmmsg(ep->io.fd, ep->smsg + off, ep->nsend - off, 0);
+    if (n > 0) {
+      ep->ctx->stats.tx_datagrams += (unsigned)n;
+      off += (unsigned)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    /* A datagram the kernel refuses (no buffer, unreachable peer) is
+     * lost like any datagram; skip it and count it. */
+    ep->ctx->stats.tx_dropped++;
+    off++;
+  }
+  ep->nsend = 0;
+}
+
+static void udp_close(struct ck__ep *ep)
+{
+  if (ep->io.fd >= 0) {
+    ck__backend_del(&ep->ctx->loop, &ep->io);
+    close(ep->io.fd);
+  }
+  ep->io.fd = -1;
+}
+
+static const struct ck__transport udp_transport = {
+  .name = "udp",
+  .out_begin = udp_out_begin,
+  .out_commit = udp_out_commit,
+  .flush = udp_flush,
+  .close = udp_close,
+};
+
+static bool dst_is_multicast(struct msghdr *h)
+{
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      struct in_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      return IN_MULTICAST(ntohl(pi.ipi_addr.s_addr));
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      struct in6_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      return IN6_IS_ADDR_MULTICAST(&pi.ipi6_addr);
+    }
+  }
+  return false;
+}
+
+static void udp_read(struct ck__io *io, unsigned events)
+{
+  struct ck__ep *ep = (struct ck__ep *)io;
+  if (!(events & CK__READ))
+    return;
+  /* A bounded number of batches per wake-up keeps timers and other
+   * endpoints served under flood. */
+  for (int round = 0; round < 8; round++) {
+    for (unsigned i = 0; i < CK__BATCH; i++) {
+      struct msghdr *h = &ep->rmsg[i].msg_hdr;
+      ep->riov[i].iov_base = ep->rbuf[i];
+      ep->riov[i].iov_len = CK__DGRAM_MAX;
+      h->msg_name = &ep->rfrom[i].u.sa;
+      h->msg_namelen = sizeof ep->rfrom[i].u;
+      h->msg_iov = &ep->riov[i];
+      h->msg_iovlen = 1;
+      h->msg_control = ep->multicast ? ep->rctl[i] : NULL;
+      h->msg_controllen = ep->multicast ? sizeof ep->rctl[i] : 0;
+      h->msg_flags = 0;
+    }
+    int n = recvmmsg(ep->io.fd, ep->rmsg, CK__BATCH, MSG_DONTWAIT, NULL);
+    if (n <= 0)
+      break;
+    ep->ctx->stats.rx_datagrams += (unsigned)n;
+    for (int i = 0; i < n; i++) {
+      struct msghdr *h = &ep->rmsg[i].msg_hdr;
+      ep->rfrom[i].len = h->msg_namelen;
+      bool mc = ep->multicast && dst_is_multicast(h);
+      size_t len = ep->rmsg[i].msg_len;
+      if (h->msg_flags & MSG_TRUNC)
+        len = CK__DGRAM_MAX + 1; /* tells ck__input it was cut */
+      ck__input(ep, &ep->rfrom[i], ep->rbuf[i], len, mc);
+    }
+    ep->tp->flush(ep);
+    if (n < CK__BATCH)
+      break;
+  }
+}
+
+int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
+                 struct ck__ep **out)
+{
+  int fam = addr->u.sa.sa_family;
+  if (fam != AF_INET && fam != AF_INET6)
+    return CK_EINVAL;
+  int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return CK_ESYS;
+  int one = 1;
+  if (fam == AF_INET6)
+    /* [::] and 0.0.0.0 are separate endpoints, as libcoap has them. */
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int rcv = ctx->cfg.rcvbuf, snd = ctx->cfg.sndbuf;
+  /* Best effort: without CAP_NET_ADMIN the kernel caps these at rmem_max,
+   * which is still better than the default. */
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof snd) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  if (bind(fd, &addr->u.sa, addr->len) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return CK_ESYS;
+  }
+  struct ck__ep *ep = calloc(1, sizeof *ep);
+  if (!ep) {
+    close(fd);
+    return CK_ENOMEM;
+  }
+  ep->ctx = ctx;
+  ep->tp = &udp_transport;
+  ep->io.fd = fd;
+  ep->io.cb = udp_read;
+  ep->local.len = sizeof ep->local.u;
+  getsockname(fd, &ep->local.u.sa, &ep->local.len);
+  int rc = ck__backend_add(&ctx->loop, &ep->io, CK__READ);
+  if (rc < 0) {
+    close(fd);
+    free(ep);
+    return rc;
+  }
+  *out = ep;
+  return 0;
+}
+
+int ck__udp_join(struct ck__ep *ep, const char *group, const char *ifname)
+{
+  int fd = ep->io.fd;
+  int one = 1;
+  unsigned ifindex = ifname ? if_nametoindex(ifname) : 0;
+  if (ifname && ifindex == 0)
+    return CK_EINVAL;
+  if (ep->local.u.sa.sa_family == AF_INET) {
+    struct ip_mreqn m = {.imr_ifindex = (int)ifindex};
+    if (inet_pton(AF_INET, group, &m.imr_multiaddr) != 1)
+      return CK_EINVAL;
+    if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) != 0 &&
+        errno != EADDRINUSE)
+      return CK_ESYS;
+    setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+  } else {
+    struct ipv6_mreq m = {.ipv6mr_interface = ifindex};
+    if (inet_pton(AF_INET6, group, &m.ipv6mr_multiaddr) != 1)
+      return CK_EINVAL;
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m, sizeof m) != 0 &&
+        errno != EADDRINUSE)
+      return CK_ESYS;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+  }
+  ep->multicast = true;
+  return 0;
+}
+
+int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to,
+                const uint8_t *buf, size_t len)
+{
+  size_t cap;
+  uint8_t *out = ep->tp->out_begin(ep, &cap);
+  if (len > cap) {
+    ep->ctx->stats.tx_dropped++;
+    return CK_ENOSPC;
+  }
+  memcpy(out, buf, len);
+  return ep->tp->out_commit(ep, to, len);
+}
