@@ -29,12 +29,15 @@ enum ck_scheme {
 };
 
 /* A parsed URI. The string views point into the parsed text and are still
- * percent-encoded as written. */
+ * percent-encoded as written: decode a literal host with
+ * ck_uri_pct_decode() before handing it to inet_pton(). */
 struct ck_uri {
   uint8_t scheme;       /* enum ck_scheme */
-  bool host_is_literal; /* an IPv4 address or a bracketed IP literal */
+  bool host_is_literal; /* an IPv4 address (even one written with
+                           percent-escapes, "%31.2.3.4") or a bracketed
+                           IPv6 literal */
   bool host_is_ipv6;
-  bool port_given;       /* the URI names a port */
+  bool port_given;       /* the URI names a port ("h:" names none) */
   uint16_t port;         /* the port given, else the scheme's default */
   const char *host;      /* without brackets; IPv6 zones keep "%25" */
   size_t host_len;
@@ -44,40 +47,59 @@ struct ck_uri {
   size_t query_len;
 };
 
-/* Parses s[0..len) as an absolute coap or coaps URI. Returns 0, or
- * CK_EURI_SCHEME (not coap/coaps), CK_EURI_FRAGMENT (has '#'),
- * CK_EURI_HOST, CK_EURI_PORT, CK_EURI_ESCAPE (bad %-escape) or
- * CK_EURI_SYNTAX (any other malformation). Never reads past len. */
+/* Parses s[0..len) as an absolute coap or coaps URI (scheme in any case).
+ * Returns 0, or CK_EURI_SCHEME (no scheme, or not coap/coaps),
+ * CK_EURI_FRAGMENT (has '#'), CK_EURI_HOST (no authority, empty host, a
+ * malformed IP literal or a character a host cannot hold), CK_EURI_PORT
+ * (not digits, or over 65535), CK_EURI_ESCAPE (bad %-escape),
+ * CK_EURI_SYNTAX (any other malformation, including userinfo, which CoAP
+ * URIs cannot have) or CK_EINVAL (u is NULL). Never reads past len. */
 int ck_uri_parse(struct ck_uri *u, const char *s, size_t len);
 
 /* Decomposes u into options as RFC 7252 §6.4 requires: Uri-Host unless the
- * host is an IP literal (lower-cased and percent-decoded), Uri-Port unless
+ * host is an IP literal (percent-decoded and lower-cased), Uri-Port unless
  * it is the scheme's default, one Uri-Path per segment after removing "."
- * and ".." segments (none for an empty path or "/"), one Uri-Query per
- * '&'-separated part, each percent-decoded. Option values are written to
- * scratch[0..scratch_cap) and the views in opts point there, so scratch
- * must outlive opts. Returns the number of options stored (in option
- * number order), or CK_ENOSPC (opts or scratch too small),
- * CK_EURI_ESCAPE, CK_EURI_TOOLONG (a value over 255 bytes). */
+ * and ".." segments (RFC 3986 §5.2.4; "%2E" counts as "."), none when the
+ * path is then empty or "/", and a trailing "/" giving an empty last
+ * segment; one Uri-Query per '&'-separated argument, empty ones included
+ * ("?" alone is one empty argument). Values are percent-decoded. They are
+ * written to scratch[0..scratch_cap) and the views in opts point there, so
+ * scratch must outlive opts. Returns the number of options stored (in
+ * option number order), or CK_ENOSPC (opts or scratch too small; the
+ * buffers need exactly one entry per option and the sum of the value
+ * lengths), CK_EURI_ESCAPE, CK_EURI_TOOLONG (a value over 255 bytes) or
+ * CK_EINVAL. */
 int ck_uri_opts(const struct ck_uri *u, struct ck_opt *opts, size_t cap,
                 uint8_t *scratch, size_t scratch_cap);
 
-/* Parses s and adds its options to b, using scratch as ck_uri_opts() does
- * (scratch must outlive b). Returns 0 or a negative error. */
+/* Parses the NUL-terminated s and adds its options to b, using scratch as
+ * ck_uri_opts() does (scratch must outlive b). Returns 0 or a negative
+ * error, which, like the builder's own errors, is also remembered in b and
+ * returned by ck_builder_finish(). */
 int ck_uri_to_builder(const char *s, struct ck_builder *b, uint8_t *scratch,
                       size_t scratch_cap);
 
 /* Recomposes the URI of request m as RFC 7252 §6.5 describes. secure
- * selects coaps. dest_host (an IP address, IPv6 without brackets) and
- * dest_port are the request's destination, used when m has no Uri-Host or
- * Uri-Port. Characters outside the unreserved set and the sub-delims
- * allowed in each component are percent-encoded. Writes a NUL-terminated
- * string to out. Returns its length, or CK_ENOSPC. */
+ * selects coaps. dest_host (an IP address, IPv6 without brackets and with
+ * a zone as "%eth0"; may be NULL when m has a Uri-Host) and dest_port are
+ * the request's destination, used when m has no Uri-Host or Uri-Port.
+ * The port is left out when it is the scheme's default, and the path is
+ * "/" when m has no Uri-Path. Each component keeps the characters §6.5
+ * allows it (a path segment: unreserved, sub-delims, ':' and '@'; a query
+ * argument: those but '&', and '/' and '?'; a Uri-Host that is not an IP
+ * literal: unreserved and sub-delims) and percent-encodes every other
+ * byte. Writes a NUL-terminated string to out. Returns its length, or
+ * CK_ENOSPC (cap must exceed the length), CK_EURI_HOST (neither Uri-Host
+ * nor dest_host, or an empty Uri-Host), CK_EURI_PORT (Uri-Port over
+ * 65535), CK_EURI_SYNTAX (a Uri-Path of "." or "..", which RFC 7252
+ * §5.10.1 forbids and no URI can express) or CK_EINVAL (dest_host is not
+ * an IPv6 address yet has a ':'). */
 int ck_uri_from_msg(const struct ck_msg *m, bool secure, const char *dest_host,
                     uint16_t dest_port, char *out, size_t cap);
 
-/* Percent-decodes src[0..len) into out (which may equal src). Returns the
- * decoded length, CK_EURI_ESCAPE for a malformed escape, or CK_ENOSPC. */
+/* Percent-decodes src[0..len) into out (which may equal src); out is not
+ * NUL-terminated. Returns the decoded length, CK_EURI_ESCAPE for a
+ * malformed escape, or CK_ENOSPC. */
 int ck_uri_pct_decode(const char *src, size_t len, char *out, size_t cap);
 
 #ifdef __cplusplus
