@@ -128,7 +128,8 @@ int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
       size1 > ctx->cfg.max_body)
     return too_large(ctx, resp);
 
-  struct ck_opt tag = {.len = 0};
+  static const uint8_t no_tag[1];
+  struct ck_opt tag = {.len = 0, .val = no_tag};
   ck_msg_opt(m, CK_OPT_REQUEST_TAG, &tag);
   uint32_t ph = hash_path(path, path_len, m->code);
   struct upload *u = NULL;
