@@ -406,8 +406,9 @@ int ck__build_response(struct ck_ctx *ctx, uint8_t *buf, size_t cap,
   uint64_t etag = 0;
   if (sliced) {
     size_t off = (size_t)want.num * bsize;
-    if (off >= plen && plen > 0) {
-      /* A block past the end of the representation. */
+    if (off >= plen) {
+      /* A block past the end of the representation (sliced with off 0
+       * implies plen > bsize, so this is never the first block). */
       ck_builder_init(&b, buf, cap, (enum ck_type)type, CK_BAD_OPTION, mid);
       ck_builder_token(&b, token, tkl);
       return ck_builder_finish(&b);
