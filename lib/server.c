@@ -1023,7 +1023,7 @@ static void well_known(struct ck_ctx *ctx, const struct ck_request *req,
         continue;
       struct ck_link l;
       char target[1100];
-      char ctbuf[8], szbuf[16];
+      char ctbuf[16], szbuf[16];
       int tl = snprintf(target, sizeof target, "/%s", r->path);
       if (tl < 0 || (size_t)tl >= sizeof target)
         continue;
