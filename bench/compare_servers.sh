@@ -1,0 +1,74 @@
+#!/bin/sh
+# Side-by-side server benchmark: starts coapd --demo and libcoap's
+# coap-server-notls on loopback ports, drives each with coap-bench (GET,
+# CON, concurrency 64) in alternating rounds, and prints each server's
+# requests/s, p50/p99 latency and server CPU microseconds per request
+# (from /proc/PID/stat), then the ratios. Machine-readable lines start
+# with "bench server".
+#
+# Usage: compare_servers.sh COAPD COAP_BENCH [ROUNDS] [SECONDS]
+set -eu
+
+COAPD=$1
+BENCH=$2
+ROUNDS=${3:-3}
+SECS=${4:-5}
+CONNS=64
+
+PORT_A=$((21000 + $$ % 4000))
+PORT_B=$((PORT_A + 1))
+"$COAPD" --demo --listen 127.0.0.1:$PORT_A --log-level warn &
+PID_A=$!
+coap-server-notls -A 127.0.0.1 -p $PORT_B &
+PID_B=$!
+trap 'kill $PID_A $PID_B 2>/dev/null; wait $PID_A $PID_B 2>/dev/null' EXIT
+sleep 0.5
+
+TICK=$(getconf CLK_TCK)
+
+cpu_ticks() { # utime + stime of a PID, in clock ticks
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
+# run NAME PID URI: one round; prints the machine line with CPU added.
+run() {
+  before=$(cpu_ticks "$2")
+  line=$("$BENCH" -c $CONNS -d "$SECS" -w 1 "$3" | tail -n 1)
+  after=$(cpu_ticks "$2")
+  echo "$line" | awk -v name="$1" -v t0="$before" -v t1="$after" \
+    -v tick="$TICK" '{
+      for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      # Warm-up requests are served too but not counted; the CPU of the
+      # whole run is divided by the counted ones, a slight overestimate.
+      cpu = (t1 - t0) / tick * 1e6 / (v["ok"] > 0 ? v["ok"] : 1)
+      printf "bench server %s rps=%s p50_us=%s p99_us=%s cpu_us_per_req=%.2f lost=%s\n",
+        name, v["rps"], v["p50_us"], v["p99_us"], cpu, v["lost"]
+    }'
+}
+
+out=$(mktemp)
+i=1
+while [ $i -le "$ROUNDS" ]; do
+  run coapd $PID_A coap://127.0.0.1:$PORT_A/hello | tee -a "$out"
+  run libcoap $PID_B coap://127.0.0.1:$PORT_B/ | tee -a "$out"
+  i=$((i + 1))
+done
+
+awk '{
+    for (i = 4; i <= NF; i++) { split($i, kv, "="); s[$3, kv[1]] += kv[2] }
+    n[$3]++
+  }
+  END {
+    for (k in n) {
+      rps[k] = s[k, "rps"] / n[k]; cpu[k] = s[k, "cpu_us_per_req"] / n[k]
+      p50[k] = s[k, "p50_us"] / n[k]; p99[k] = s[k, "p99_us"] / n[k]
+    }
+    printf "\n%-8s %10s %8s %8s %14s\n", "server", "req/s", "p50 us", "p99 us", "CPU us/req"
+    printf "%-8s %10.0f %8.0f %8.0f %14.2f\n", "coapd", rps["coapd"], p50["coapd"], p99["coapd"], cpu["coapd"]
+    printf "%-8s %10.0f %8.0f %8.0f %14.2f\n", "libcoap", rps["libcoap"], p50["libcoap"], p99["libcoap"], cpu["libcoap"]
+    printf "\ncoapd/libcoap: %.2fx requests/s, %.2fx less CPU per request\n",
+      rps["coapd"] / rps["libcoap"], cpu["libcoap"] / cpu["coapd"]
+    printf "bench server ratio rps=%.2f cpu=%.2f\n",
+      rps["coapd"] / rps["libcoap"], cpu["libcoap"] / cpu["coapd"]
+  }' "$out"
+rm -f "$out"
