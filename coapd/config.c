@@ -1,0 +1,361 @@
+/* coapd's settings from the command line and the configuration file.
+ *
+ * Every setting is one row of the table below: its long option (NULL:
+ * file only), its file key (NULL: command line only), its type, where it
+ * lives in struct coapd_config and its range. Both parsers look names up
+ * in the table and hand the value to set(), so a new setting is one row,
+ * and --help is printed from the same rows.
+ *
+ * The command line is read twice: first to find --config, --help,
+ * --version and to reject unknown options before anything else happens,
+ * then, after the file, to apply the options so that they override it.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum kind { K_BOOL, K_U32, K_INT, K_FLOAT, K_LEVEL, K_LISTEN, K_FILE, K_HELP,
+            K_VERSION };
+
+/* Where a value came from; listen[] is replaced, not appended to, when a
+ * later source names addresses. */
+enum { SRC_DEFAULT = 1, SRC_FILE, SRC_CLI };
+
+struct setting {
+  const char *opt; /* "--" + opt on the command line */
+  const char *key; /* key in the file */
+  enum kind kind;
+  size_t off;
+  double min, max;
+  const char *arg; /* the value's name in --help */
+  const char *help;
+};
+
+#define F(field) offsetof(struct coapd_config, field)
+#define P(field) offsetof(struct coapd_config, ctx.params.field)
+
+static const struct setting table[] = {
+  {"config", NULL, K_FILE, F(config_path), 0, 0, "FILE",
+   "read settings from FILE (see docs/coapd.md)"},
+  {"listen", "listen", K_LISTEN, F(listen), 0, 0, "ADDR:PORT",
+   "UDP address to serve; repeatable; :PORT means 0.0.0.0 and [::]"},
+  {"multicast", "multicast", K_BOOL, F(multicast), 0, 0, NULL,
+   "join 224.0.1.187, ff02::fd and ff05::fd (RFC 7252 section 12.8)"},
+  {"demo", "demo", K_BOOL, F(demo), 0, 0, NULL,
+   "serve the demo resources (/hello, /time, /large, ...)"},
+  {"log-level", "log_level", K_LEVEL, F(log_level), 0, 0, "LEVEL",
+   "error, warn, info (default) or debug"},
+  {"help", NULL, K_HELP, 0, 0, 0, NULL, "print this help and exit"},
+  {"version", NULL, K_VERSION, 0, 0, 0, NULL, "print the version and exit"},
+  {NULL, "ack_timeout_ms", K_U32, P(ack_timeout_ms), 1, 600000, NULL,
+   "ACK_TIMEOUT (2000)"},
+  {NULL, "ack_random_factor", K_FLOAT, P(ack_random_factor), 1, 10, NULL,
+   "ACK_RANDOM_FACTOR (1.5)"},
+  {NULL, "max_retransmit", K_U32, P(max_retransmit), 1, 20, NULL,
+   "MAX_RETRANSMIT (4)"},
+  {NULL, "nstart", K_U32, P(nstart), 1, 1000, NULL, "NSTART (1)"},
+  {NULL, "default_leisure_ms", K_U32, P(default_leisure_ms), 1, 600000, NULL,
+   "DEFAULT_LEISURE for multicast answers (5000)"},
+  {NULL, "max_latency_ms", K_U32, P(max_latency_ms), 1, 3600000, NULL,
+   "MAX_LATENCY (100000)"},
+  {NULL, "processing_delay_ms", K_U32, P(processing_delay_ms), 1, 600000,
+   NULL, "PROCESSING_DELAY (= ack_timeout_ms)"},
+  {NULL, "dedup_entries", K_U32, F(ctx.dedup_entries), 64, 16777216, NULL,
+   "remembered request exchanges (65536)"},
+  {NULL, "max_body", K_U32, F(ctx.max_body), 1024, 1073741824, NULL,
+   "largest Block1 upload in bytes (16777216)"},
+  {NULL, "max_uploads", K_U32, F(ctx.max_uploads), 1, 1000000, NULL,
+   "concurrent Block1 uploads (1024)"},
+  {NULL, "max_observers", K_U32, F(ctx.max_observers), 1, 100000000, NULL,
+   "observers across all resources (1000000)"},
+  {NULL, "separate_delay_ms", K_U32, F(ctx.separate_delay_ms), 1, 60000,
+   NULL, "wait before an empty ACK for a slow handler (100)"},
+  {NULL, "rcvbuf", K_INT, F(ctx.rcvbuf), 4096, 1073741824, NULL,
+   "SO_RCVBUF in bytes (4194304)"},
+  {NULL, "sndbuf", K_INT, F(ctx.sndbuf), 4096, 1073741824, NULL,
+   "SO_SNDBUF in bytes (4194304)"},
+};
+
+enum { NTABLE = sizeof table / sizeof table[0] };
+
+static const struct setting *by_opt(const char *name, size_t len)
+{
+  for (size_t i = 0; i < NTABLE; i++)
+    if (table[i].opt && strlen(table[i].opt) == len &&
+        memcmp(table[i].opt, name, len) == 0)
+      return &table[i];
+  return NULL;
+}
+
+static const struct setting *by_key(const char *key)
+{
+  for (size_t i = 0; i < NTABLE; i++)
+    if (table[i].key && strcmp(table[i].key, key) == 0)
+      return &table[i];
+  return NULL;
+}
+
+static bool takes_value(const struct setting *s)
+{
+  return s->kind != K_BOOL && s->kind != K_HELP && s->kind != K_VERSION;
+}
+
+static int add_listen(struct coapd_config *c, const struct ck_addr *a,
+                      bool optional, char *err, size_t cap)
+{
+  if (c->nlisten == COAPD_MAX_LISTEN) {
+    snprintf(err, cap, "more than %d addresses", COAPD_MAX_LISTEN);
+    return -1;
+  }
+  c->listen[c->nlisten].addr = *a;
+  c->listen[c->nlisten].optional = optional;
+  c->nlisten++;
+  return 0;
+}
+
+/* "ADDR:PORT", "[V6]:PORT", an address alone (port 5683), or ":PORT" for
+ * both wildcards. */
+static int set_listen(struct coapd_config *c, const char *v, int src,
+                      char *err, size_t cap)
+{
+  struct ck_addr a;
+  if (c->listen_source != src) {
+    c->nlisten = 0;
+    c->listen_source = src;
+  }
+  if (v[0] == ':') {
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "0.0.0.0%s", v);
+    if (n < 0 || (size_t)n >= sizeof buf || ck_addr_parse(&a, buf, 0) < 0)
+      goto bad;
+    if (add_listen(c, &a, false, err, cap) < 0)
+      return -1;
+    a.u.in6 = (struct sockaddr_in6){.sin6_family = AF_INET6,
+                                    .sin6_port = a.u.in4.sin_port,
+                                    .sin6_addr = IN6ADDR_ANY_INIT};
+    a.len = sizeof a.u.in6;
+    return add_listen(c, &a, true, err, cap);
+  }
+  if (ck_addr_parse(&a, v, 5683) == 0)
+    return add_listen(c, &a, false, err, cap);
+bad:
+  snprintf(err, cap, "'%s' is not ADDR:PORT, [IPV6]:PORT or :PORT", v);
+  return -1;
+}
+
+static int set_number(const struct setting *s, void *field, const char *v,
+                      char *err, size_t cap)
+{
+  bool integral = s->kind != K_FLOAT;
+  bool ok;
+  double d = 0;
+  errno = 0;
+  if (integral) {
+    /* Digits only: no sign, no hex, no exponent. */
+    ok = v[0] && strspn(v, "0123456789") == strlen(v);
+    if (ok)
+      d = (double)strtoull(v, NULL, 10);
+  } else {
+    char *end;
+    d = strtod(v, &end);
+    ok = end != v && *end == '\0';
+  }
+  if (!ok || errno || !(d >= s->min && d <= s->max)) {
+    snprintf(err, cap, "'%s' is not %s from %.10g to %.10g", v,
+             integral ? "a whole number" : "a number", s->min, s->max);
+    return -1;
+  }
+  if (s->kind == K_U32)
+    *(uint32_t *)field = (uint32_t)d;
+  else if (s->kind == K_INT)
+    *(int *)field = (int)d;
+  else
+    *(float *)field = (float)d;
+  return 0;
+}
+
+static int set_bool(bool *field, const char *v, char *err, size_t cap)
+{
+  static const char *const yes[] = {"true", "yes", "on", "1"};
+  static const char *const no[] = {"false", "no", "off", "0"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcmp(v, yes[i]) == 0 || strcmp(v, no[i]) == 0) {
+      *field = strcmp(v, yes[i]) == 0;
+      return 0;
+    }
+  }
+  snprintf(err, cap, "'%s' is not true or false", v);
+  return -1;
+}
+
+/* Applies one value; on error writes the reason into err. */
+static int set(struct coapd_config *c, const struct setting *s,
+               const char *v, int src, char *err, size_t cap)
+{
+  void *field = (char *)c + s->off;
+  switch (s->kind) {
+  case K_BOOL:
+    return set_bool(field, v, err, cap);
+  case K_U32:
+  case K_INT:
+  case K_FLOAT:
+    return set_number(s, field, v, err, cap);
+  case K_LEVEL:
+    if (coapd_log_level_parse(v, field) == 0)
+      return 0;
+    snprintf(err, cap, "'%s' is not error, warn, info or debug", v);
+    return -1;
+  case K_LISTEN:
+    return set_listen(c, v, src, err, cap);
+  default:
+    return 0; /* --config, --help, --version: handled by the caller */
+  }
+}
+
+static char *trim(char *s)
+{
+  while (*s == ' ' || *s == '\t')
+    s++;
+  size_t n = strlen(s);
+  while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+    s[--n] = '\0';
+  return s;
+}
+
+/* "key = value" lines; '#' at the start of a line or after a blank starts
+ * a comment. */
+static int load_file(struct coapd_config *c, const char *path)
+{
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    fprintf(stderr, "coapd: %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  char line[1024], err[256];
+  int rc = 0;
+  for (unsigned no = 1; rc == 0 && fgets(line, sizeof line, f); no++) {
+    if (!strchr(line, '\n') && !feof(f)) {
+      fprintf(stderr, "coapd: %s:%u: line longer than %zu bytes\n", path, no,
+              sizeof line - 2);
+      rc = -1;
+      break;
+    }
+    for (char *h = line; (h = strchr(h, '#')) != NULL; h++) {
+      if (h == line || h[-1] == ' ' || h[-1] == '\t') {
+        *h = '\0';
+        break;
+      }
+    }
+    char *s = trim(line);
+    if (*s == '\0')
+      continue;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+      fprintf(stderr, "coapd: %s:%u: expected 'key = value'\n", path, no);
+      rc = -1;
+      break;
+    }
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    const struct setting *st = by_key(key);
+    if (!st) {
+      fprintf(stderr, "coapd: %s:%u: unknown key '%s'\n", path, no, key);
+      rc = -1;
+    } else if (set(c, st, val, SRC_FILE, err, sizeof err) < 0) {
+      fprintf(stderr, "coapd: %s:%u: %s: %s\n", path, no, key, err);
+      rc = -1;
+    }
+  }
+  fclose(f);
+  return rc;
+}
+
+static void usage(void)
+{
+  printf("Usage: coapd [OPTION]...\n"
+         "A CoAP server (RFC 7252) built on libcoapkit.\n\nOptions:\n");
+  for (size_t i = 0; i < NTABLE; i++) {
+    const struct setting *s = &table[i];
+    if (!s->opt)
+      continue;
+    char left[40];
+    snprintf(left, sizeof left, "--%s%s%s", s->opt, s->arg ? " " : "",
+             s->arg ? s->arg : "");
+    printf("  %-22s %s\n", left, s->help);
+  }
+  printf("\nConfiguration file keys (key = value), besides the options:\n");
+  for (size_t i = 0; i < NTABLE; i++)
+    if (!table[i].opt)
+      printf("  %-22s %s\n", table[i].key, table[i].help);
+  printf("\nExit status: 0 after SIGINT/SIGTERM, 1 when serving fails, "
+         "2 for a bad\ncommand line or configuration.\n");
+}
+
+/* One option of the command line with its value (NULL for a flag). */
+struct cli_item {
+  const struct setting *s;
+  const char *val;
+};
+
+int coapd_config_load(struct coapd_config *c, int argc, char **argv)
+{
+  memset(c, 0, sizeof *c);
+  c->log_level = LOG_LEVEL_INFO;
+  char err[256];
+  set_listen(c, ":5683", SRC_DEFAULT, err, sizeof err);
+
+  struct cli_item *items = calloc((size_t)argc + 1, sizeof *items);
+  if (!items)
+    return COAPD_CONFIG_USAGE;
+  int n = 0, rc = COAPD_CONFIG_RUN;
+  for (int i = 1; i < argc && rc == COAPD_CONFIG_RUN; i++) {
+    const char *a = argv[i];
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+      fprintf(stderr, "coapd: unexpected argument '%s' (try --help)\n", a);
+      rc = COAPD_CONFIG_USAGE;
+      break;
+    }
+    const char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    const struct setting *s = by_opt(a + 2, len);
+    if (!s) {
+      fprintf(stderr, "coapd: unknown option '%.*s' (try --help)\n",
+              (int)len + 2, a);
+      rc = COAPD_CONFIG_USAGE;
+    } else if (takes_value(s) && !eq && i + 1 >= argc) {
+      fprintf(stderr, "coapd: option '--%s' needs a value\n", s->opt);
+      rc = COAPD_CONFIG_USAGE;
+    } else if (!takes_value(s) && eq) {
+      fprintf(stderr, "coapd: option '--%s' takes no value\n", s->opt);
+      rc = COAPD_CONFIG_USAGE;
+    } else if (s->kind == K_HELP) {
+      usage();
+      rc = COAPD_CONFIG_EXIT;
+    } else if (s->kind == K_VERSION) {
+      printf("coapd %s\n", COAPD_VERSION);
+      rc = COAPD_CONFIG_EXIT;
+    } else {
+      items[n].s = s;
+      items[n].val = !takes_value(s) ? "true" : eq ? eq + 1 : argv[++i];
+      if (s->kind == K_FILE)
+        c->config_path = items[n].val;
+      n++;
+    }
+  }
+  if (rc == COAPD_CONFIG_RUN && c->config_path &&
+      load_file(c, c->config_path) < 0)
+    rc = COAPD_CONFIG_USAGE;
+  for (int i = 0; i < n && rc == COAPD_CONFIG_RUN; i++) {
+    if (set(c, items[i].s, items[i].val, SRC_CLI, err, sizeof err) < 0) {
+      fprintf(stderr, "coapd: --%s: %s\n", items[i].s->opt, err);
+      rc = COAPD_CONFIG_USAGE;
+    }
+  }
+  free(items);
+  return rc;
+}

@@ -1,0 +1,46 @@
+/* coapd's settings: one table (config.c) names every setting once, with
+ * its command-line option, its configuration-file key, its type and its
+ * range, and drives the parsing of both, --help and the error messages.
+ * The command line overrides the file; the file overrides the defaults. */
+#ifndef COAPD_CONFIG_H
+#define COAPD_CONFIG_H
+
+#include <stdbool.h>
+
+#include <coapkit/coapkit.h>
+
+#include "log.h"
+
+/* The most listening endpoints; ":PORT" takes two. */
+enum { COAPD_MAX_LISTEN = 16 };
+
+struct coapd_listen {
+  struct ck_addr addr;
+  /* A wildcard [::] that we add by default: a host without IPv6 gets a
+   * warning, not a failure. */
+  bool optional;
+};
+
+struct coapd_config {
+  struct coapd_listen listen[COAPD_MAX_LISTEN];
+  unsigned nlisten;
+  int listen_source; /* which source set listen[] (internal) */
+  bool multicast;
+  bool demo;
+  enum coapd_log_level log_level;
+  struct ck_ctx_config ctx; /* transmission parameters and limits */
+  const char *config_path;  /* NULL: no file */
+};
+
+enum {
+  COAPD_CONFIG_RUN = 0,  /* start the daemon */
+  COAPD_CONFIG_EXIT = 1, /* --help or --version was answered: exit 0 */
+  COAPD_CONFIG_USAGE = 2 /* an error was printed: exit 2 */
+};
+
+/* Fills c from the defaults, then the file named by --config, then the
+ * rest of the command line. On error prints one line to stderr naming the
+ * option, or the file and line, and returns COAPD_CONFIG_USAGE. */
+int coapd_config_load(struct coapd_config *c, int argc, char **argv);
+
+#endif

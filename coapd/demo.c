@@ -1,0 +1,597 @@
+/* The demo resources of `coapd --demo`, after coap.me and the ETSI
+ * plugtest server: one handler per method of each resource, all declared
+ * in the table near the end of the file, which also gives their link
+ * attributes for /.well-known/core.
+ *
+ * Most of the protocol is the library's work: 4.04/4.05/4.06, Block2
+ * slicing of /large, Block1 reassembly for /large-update and
+ * /large-create, the observers of /time and /obs. What needs time is
+ * driven from one timerfd that the daemon's loop watches: it fires once a
+ * second for the notifications and when a deferred /separate answer is
+ * due, whichever comes first.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "demo.h"
+#include "log.h"
+
+/* Caps: created items kept (the oldest goes), separate answers pending. */
+enum { MAX_ITEMS = 16, MAX_PENDING = 64, SEPARATE_MS = 1000 };
+
+/* A stored representation; cf < 0 means no Content-Format. Its ETag
+ * is computed once when it is stored: without one the library would hash
+ * the whole body again for every Block2 block it slices. */
+struct blob {
+  uint8_t *data;
+  size_t len;
+  int cf;
+  uint8_t etag[8];
+};
+
+struct item {
+  unsigned id; /* 0: free */
+  struct blob b;
+};
+
+struct pending {
+  struct ck_deferred *d;
+  uint64_t due;
+};
+
+struct demo {
+  struct ck_ctx *ctx;
+  int tfd;
+  uint64_t start, next_tick;
+  uint32_t obs_value;
+  struct ck_resource *time_res, *obs_res;
+  size_t time_observers, obs_observers;
+  struct blob sink, update, validate;
+  struct item items[MAX_ITEMS];
+  unsigned next_id;
+  struct pending pending[MAX_PENDING];
+  unsigned npending;
+  size_t large_len;
+  char large[4096];
+};
+
+static uint64_t now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* 64-bit FNV-1a: the same representation always has the same ETag. */
+static void etag_of(struct blob *b)
+{
+  uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0; i < b->len; i++)
+    h = (h ^ b->data[i]) * 1099511628211ull;
+  for (int i = 0; i < 8; i++)
+    b->etag[i] = (uint8_t)(h >> (56 - 8 * i));
+}
+
+static int blob_set(struct blob *b, const uint8_t *p, size_t len, int cf)
+{
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy)
+    return -1;
+  if (len)
+    memcpy(copy, p, len);
+  free(b->data);
+  b->data = copy;
+  b->len = len;
+  b->cf = cf;
+  etag_of(b);
+  return 0;
+}
+
+static void blob_clear(struct blob *b)
+{
+  free(b->data);
+  *b = (struct blob){.cf = -1};
+  etag_of(b);
+}
+
+static void blob_answer(struct ck_response *resp, const struct blob *b)
+{
+  if (b->cf >= 0)
+    ck_response_opt_uint(resp, CK_OPT_CONTENT_FORMAT, (uint32_t)b->cf);
+  ck_response_opt(resp, CK_OPT_ETAG, b->etag, sizeof b->etag);
+  ck_response_payload(resp, b->data, b->len);
+}
+
+/* Stores the request's body in b; answers 5.00 when memory runs out. */
+static bool store(struct blob *b, const struct ck_request *req,
+                  struct ck_response *resp)
+{
+  size_t len;
+  const uint8_t *p = ck_request_payload(req, &len);
+  uint32_t cf = ck_request_uint(req, CK_OPT_CONTENT_FORMAT, UINT32_MAX);
+  if (blob_set(b, p, len, cf == UINT32_MAX ? -1 : (int)cf) < 0) {
+    ck_response_code(resp, CK_INTERNAL_SERVER_ERROR);
+    return false;
+  }
+  return true;
+}
+
+static void text(struct ck_response *resp, const char *s)
+{
+  ck_response_content(resp, CK_CF_TEXT_PLAIN, s, strlen(s));
+}
+
+static void trace(const struct ck_request *req)
+{
+  if (!coapd_log_enabled(LOG_LEVEL_DEBUG))
+    return;
+  char path[256], peer[CK_ADDR_STRLEN];
+  if (ck_request_path(req, path, sizeof path) < 0)
+    path[0] = '\0';
+  if (ck_addr_format(ck_request_peer(req), peer, sizeof peer) < 0)
+    peer[0] = '\0';
+  const char *m = ck_code_name(ck_request_method(req));
+  log_debug("%s /%s from %s", m ? m : "?", path, peer);
+}
+
+/* --- handlers; user is the struct demo --- */
+
+#define HANDLER(name)                                                      \
+  static void name(struct ck_resource *res, const struct ck_request *req, \
+                   struct ck_response *resp, void *user)
+
+HANDLER(hello_get)
+{
+  (void)res, (void)user;
+  trace(req);
+  text(resp, "Hello, world!");
+}
+
+HANDLER(time_get)
+{
+  (void)res, (void)req, (void)user;
+  char buf[32];
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  text(resp, buf);
+}
+
+HANDLER(test_any)
+{
+  (void)res, (void)user;
+  trace(req);
+  switch (ck_request_method(req)) {
+  case CK_GET:
+    text(resp, "This is the test resource: GET, PUT, POST and DELETE.");
+    break;
+  case CK_POST:
+    /* As the ETSI plugtest server answers TD_COAP_CORE_03. */
+    ck_response_code(resp, CK_CREATED);
+    ck_response_opt_str(resp, CK_OPT_LOCATION_PATH, "location1");
+    ck_response_opt_str(resp, CK_OPT_LOCATION_PATH, "location2");
+    ck_response_opt_str(resp, CK_OPT_LOCATION_PATH, "location3");
+    break;
+  case CK_PUT:
+    ck_response_code(resp, CK_CHANGED);
+    break;
+  default:
+    ck_response_code(resp, CK_DELETED);
+  }
+}
+
+HANDLER(sink_any)
+{
+  (void)res;
+  struct demo *d = user;
+  trace(req);
+  switch (ck_request_method(req)) {
+  case CK_GET:
+    blob_answer(resp, &d->sink);
+    break;
+  case CK_DELETE:
+    blob_clear(&d->sink);
+    ck_response_code(resp, CK_DELETED);
+    break;
+  default:
+    if (store(&d->sink, req, resp))
+      ck_response_code(resp, ck_request_method(req) == CK_POST ? CK_CREATED
+                                                               : CK_CHANGED);
+  }
+}
+
+HANDLER(separate_get)
+{
+  (void)res;
+  struct demo *d = user;
+  trace(req);
+  if (d->npending == MAX_PENDING) {
+    ck_response_code(resp, CK_SERVICE_UNAVAILABLE);
+    ck_response_opt_uint(resp, CK_OPT_MAX_AGE, 2);
+    return;
+  }
+  /* RFC 7252 §5.2.2: acknowledge at once, answer about a second later. */
+  struct ck_deferred *def = ck_response_defer(resp, CK_DEFER_ACK_NOW);
+  if (!def) {
+    text(resp, "This response could not be deferred.");
+    return;
+  }
+  /* The next one-second tick comes no later than this answer is due, and
+   * demo_run() then arms the timer for whichever is first. */
+  d->pending[d->npending++] = (struct pending){def, now_ms() + SEPARATE_MS};
+}
+
+HANDLER(large_get)
+{
+  (void)res, (void)req;
+  struct demo *d = user;
+  trace(req);
+  ck_response_content(resp, CK_CF_TEXT_PLAIN, d->large, d->large_len);
+}
+
+HANDLER(update_any)
+{
+  (void)res;
+  struct demo *d = user;
+  trace(req);
+  if (ck_request_method(req) == CK_GET) {
+    blob_answer(resp, &d->update);
+  } else if (store(&d->update, req, resp)) {
+    ck_response_code(resp, CK_CHANGED);
+  }
+}
+
+HANDLER(create_post)
+{
+  (void)res;
+  struct demo *d = user;
+  trace(req);
+  unsigned id = ++d->next_id;
+  struct item *it = &d->items[(id - 1) % MAX_ITEMS];
+  if (!store(&it->b, req, resp))
+    return;
+  it->id = id; /* replaces the oldest item when all slots are taken */
+  char num[16];
+  snprintf(num, sizeof num, "%u", id);
+  ck_response_code(resp, CK_CREATED);
+  ck_response_opt_str(resp, CK_OPT_LOCATION_PATH, "large-create");
+  ck_response_opt_str(resp, CK_OPT_LOCATION_PATH, num);
+}
+
+/* GET large-create/N: an item that POST created. */
+HANDLER(item_get)
+{
+  (void)res;
+  struct demo *d = user;
+  trace(req);
+  char path[64];
+  const char *prefix = "large-create/";
+  size_t pl = strlen(prefix);
+  int n = ck_request_path(req, path, sizeof path);
+  if (n > (int)pl && n < (int)pl + 10 && strncmp(path, prefix, pl) == 0 &&
+      strspn(path + pl, "0123456789") == (size_t)n - pl) {
+    unsigned id = (unsigned)strtoul(path + pl, NULL, 10);
+    struct item *it = &d->items[(id - 1) % MAX_ITEMS];
+    if (id > 0 && it->id == id) {
+      blob_answer(resp, &it->b);
+      return;
+    }
+  }
+  ck_response_code(resp, CK_NOT_FOUND);
+}
+
+HANDLER(seg_get)
+{
+  (void)res, (void)user;
+  trace(req);
+  text(resp, "seg1/seg2/seg3");
+}
+
+HANDLER(query_get)
+{
+  (void)res, (void)user;
+  trace(req);
+  /* Every Uri-Query value, joined with '&' as in the URI. */
+  char buf[1024];
+  size_t n = 0;
+  struct ck_opt_iter it;
+  struct ck_opt o;
+  ck_opt_iter_init(&it, ck_request_msg(req));
+  while (ck_opt_next(&it, &o)) {
+    if (o.num != CK_OPT_URI_QUERY)
+      continue;
+    if (n + 1 + o.len > sizeof buf) {
+      ck_response_code(resp, CK_REQUEST_ENTITY_TOO_LARGE);
+      return;
+    }
+    if (n)
+      buf[n++] = '&';
+    memcpy(buf + n, o.val, o.len);
+    n += o.len;
+  }
+  ck_response_content(resp, CK_CF_TEXT_PLAIN, buf, n);
+}
+
+HANDLER(locquery_post)
+{
+  (void)res, (void)user;
+  trace(req);
+  ck_response_code(resp, CK_CREATED);
+  ck_response_opt_str(resp, CK_OPT_LOCATION_QUERY, "first=1");
+  ck_response_opt_str(resp, CK_OPT_LOCATION_QUERY, "second=2");
+}
+
+HANDLER(multi_get)
+{
+  (void)res;
+  struct demo *d = user;
+  trace(req);
+  /* The library already refused an Accept other than 0 and 50 (4.06). */
+  uint64_t up = (now_ms() - d->start) / 1000;
+  char buf[64];
+  if (ck_request_uint(req, CK_OPT_ACCEPT, CK_CF_TEXT_PLAIN) == CK_CF_JSON) {
+    snprintf(buf, sizeof buf, "{\"uptime_s\":%" PRIu64 "}", up);
+    ck_response_content(resp, CK_CF_JSON, buf, strlen(buf));
+  } else {
+    snprintf(buf, sizeof buf, "uptime_s: %" PRIu64, up);
+    text(resp, buf);
+  }
+}
+
+HANDLER(validate_any)
+{
+  (void)res;
+  struct demo *d = user;
+  trace(req);
+  if (ck_request_method(req) == CK_PUT) {
+    if (!store(&d->validate, req, resp))
+      return;
+    ck_response_code(resp, CK_CHANGED);
+    ck_response_opt(resp, CK_OPT_ETAG, d->validate.etag, 8);
+    return;
+  }
+  /* RFC 7252 §5.10.6.2: a request ETag that is current gets 2.03. */
+  struct ck_opt_iter it;
+  struct ck_opt o;
+  ck_opt_iter_init(&it, ck_request_msg(req));
+  while (ck_opt_next(&it, &o)) {
+    if (o.num == CK_OPT_ETAG && o.len == 8 &&
+        memcmp(o.val, d->validate.etag, 8) == 0) {
+      ck_response_code(resp, CK_VALID);
+      ck_response_opt(resp, CK_OPT_ETAG, d->validate.etag, 8);
+      return;
+    }
+  }
+  blob_answer(resp, &d->validate);
+}
+
+HANDLER(obs_get)
+{
+  (void)res, (void)req;
+  struct demo *d = user;
+  char buf[16];
+  snprintf(buf, sizeof buf, "%" PRIu32, d->obs_value);
+  /* RFC 7641 §4.3.1: fresh until the next change is surely out. */
+  ck_response_opt_uint(resp, CK_OPT_MAX_AGE, 2);
+  text(resp, buf);
+}
+
+/* --- the resource table --- */
+
+struct spec {
+  const char *path;
+  ck_handler_fn get, put, post, del;
+  struct ck_resource_attrs attrs;
+  bool observable;
+};
+
+#define TEXT .ct = CK_CF_TEXT_PLAIN
+#define NOCT .ct = -1
+
+static const struct spec specs[] = {
+  {"hello", hello_get, NULL, NULL, NULL,
+   {.rt = "demo.hello", .title = "Hello world", TEXT}, false},
+  {"time", time_get, NULL, NULL, NULL,
+   {.rt = "demo.time", .title = "Current time in UTC (observable)", TEXT},
+   true},
+  {"test", test_any, test_any, test_any, test_any,
+   {.rt = "demo.test", .title = "GET PUT POST and DELETE", TEXT}, false},
+  {"sink", sink_any, sink_any, sink_any, sink_any,
+   {.rt = "demo.sink", .title = "Keeps what is POSTed or PUT", NOCT}, false},
+  {"separate", separate_get, NULL, NULL, NULL,
+   {.rt = "demo.separate", .title = "Separate response after a second",
+    TEXT},
+   false},
+  {"large", large_get, NULL, NULL, NULL,
+   {.rt = "demo.large", .title = "Large text sent block-wise", TEXT},
+   false},
+  {"large-update", update_any, update_any, NULL, NULL,
+   {.rt = "demo.large-update", .title = "PUT a large body (Block1)", TEXT},
+   false},
+  {"large-create", NULL, NULL, create_post, NULL,
+   {.rt = "demo.large-create", .title = "POST a large body (Block1)", NOCT},
+   false},
+  {"large-create/#", item_get, NULL, NULL, NULL,
+   {.hidden = true, NOCT}, false},
+  {"seg1/seg2/seg3", seg_get, NULL, NULL, NULL,
+   {.rt = "demo.seg", .title = "Several path segments", TEXT}, false},
+  {"query", query_get, NULL, NULL, NULL,
+   {.rt = "demo.query", .title = "Echoes the Uri-Query values", TEXT},
+   false},
+  {"location-query", NULL, NULL, locquery_post, NULL,
+   {.rt = "demo.location-query", .title = "POST answers Location-Query",
+    NOCT},
+   false},
+  {"multi-format", multi_get, NULL, NULL, NULL,
+   {.rt = "demo.multi-format", .title = "text/plain or JSON by Accept",
+    TEXT},
+   false},
+  {"validate", validate_any, validate_any, NULL, NULL,
+   {.rt = "demo.validate", .title = "ETag validation", TEXT}, false},
+  {"obs", obs_get, NULL, NULL, NULL,
+   {.rt = "demo.obs", .title = "Changes every second (observable)", TEXT},
+   true},
+};
+
+static void make_large(struct demo *d)
+{
+  size_t n = 0;
+  for (unsigned i = 1; i <= 40; i++) {
+    int k = snprintf(d->large + n, sizeof d->large - n,
+                     "%02u/40 coapd /large: a text of a few KiB that Block2 "
+                     "slices (RFC 7959).\n",
+                     i);
+    if (k < 0 || (size_t)k >= sizeof d->large - n)
+      break;
+    n += (size_t)k;
+  }
+  d->large_len = n;
+}
+
+/* Arms the timer for the monotonic time at (milliseconds). */
+static int arm(struct demo *d, uint64_t at)
+{
+  struct itimerspec its = {0};
+  its.it_value.tv_sec = (time_t)(at / 1000);
+  its.it_value.tv_nsec = (long)(at % 1000) * 1000000L;
+  return timerfd_settime(d->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static int add_resources(struct demo *d)
+{
+  static const uint16_t multi[] = {CK_CF_TEXT_PLAIN, CK_CF_JSON};
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+    const struct spec *s = &specs[i];
+    struct ck_resource *r;
+    struct ck_resource_attrs a = s->attrs;
+    if (strcmp(s->path, "large") == 0)
+      a.sz = (uint32_t)d->large_len;
+    int rc = ck_resource_new(d->ctx, s->path, &r);
+    if (rc < 0 || (rc = ck_resource_attrs(r, &a)) < 0)
+      return rc;
+    if (s->get)
+      ck_resource_handler(r, CK_GET, s->get, d);
+    if (s->put)
+      ck_resource_handler(r, CK_PUT, s->put, d);
+    if (s->post)
+      ck_resource_handler(r, CK_POST, s->post, d);
+    if (s->del)
+      ck_resource_handler(r, CK_DELETE, s->del, d);
+    ck_resource_observable(r, s->observable, false);
+    if (s->get == time_get)
+      d->time_res = r;
+    if (s->get == obs_get)
+      d->obs_res = r;
+    if (s->get == multi_get)
+      ck_resource_produces(r, multi, 2);
+  }
+  return 0;
+}
+
+int demo_new(struct ck_ctx *ctx, struct demo **out)
+{
+  struct demo *d = calloc(1, sizeof *d);
+  if (!d)
+    return CK_ENOMEM;
+  d->ctx = ctx;
+  blob_clear(&d->sink);
+  d->start = now_ms();
+  d->next_tick = d->start + 1000;
+  make_large(d);
+  static const char upd[] =
+    "This is /large-update. PUT a new representation (Block1 for a large "
+    "one) and GET returns it byte for byte.\n";
+  static const char val[] = "validate: version 1\n";
+  d->tfd = -1;
+  int rc = CK_ENOMEM;
+  if (blob_set(&d->update, (const uint8_t *)upd, sizeof upd - 1, 0) < 0 ||
+      blob_set(&d->validate, (const uint8_t *)val, sizeof val - 1, 0) < 0)
+    goto fail;
+  d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (d->tfd < 0 || arm(d, d->next_tick) < 0) {
+    rc = CK_ESYS;
+    goto fail;
+  }
+  if ((rc = add_resources(d)) < 0)
+    goto fail;
+  *out = d;
+  return 0;
+fail:
+  demo_free(d);
+  return rc;
+}
+
+int demo_fd(const struct demo *d)
+{
+  return d->tfd;
+}
+
+static void watch_observers(struct ck_resource *r, size_t *last)
+{
+  size_t n = ck_resource_observers(r);
+  if (n != *last)
+    log_debug("observers of /%s: %zu", ck_resource_path(r), n);
+  *last = n;
+}
+
+void demo_run(struct demo *d)
+{
+  uint64_t expirations;
+  ssize_t rd = read(d->tfd, &expirations, sizeof expirations);
+  (void)rd;
+  uint64_t now = now_ms();
+  if (now >= d->next_tick) {
+    d->obs_value++;
+    ck_resource_changed(d->time_res, 0);
+    ck_resource_changed(d->obs_res, 0);
+    watch_observers(d->time_res, &d->time_observers);
+    watch_observers(d->obs_res, &d->obs_observers);
+    /* Keep the one-second grid; after a stall, start a new one. */
+    d->next_tick += 1000;
+    if (d->next_tick <= now)
+      d->next_tick = now + 1000;
+  }
+  uint64_t next = d->next_tick;
+  unsigned kept = 0;
+  for (unsigned i = 0; i < d->npending; i++) {
+    struct pending *p = &d->pending[i];
+    if (p->due <= now) {
+      text(ck_deferred_response(p->d),
+           "This response was sent separately, a second later.");
+      int rc = ck_deferred_send(p->d);
+      if (rc < 0)
+        log_warn("/separate: cannot send the response: %s",
+                 ck_strerror(rc));
+    } else {
+      if (p->due < next)
+        next = p->due;
+      d->pending[kept++] = *p; /* keeps the arrival order */
+    }
+  }
+  d->npending = kept;
+  if (arm(d, next) < 0)
+    log_error("timerfd_settime: %s", strerror(errno));
+}
+
+void demo_free(struct demo *d)
+{
+  if (!d)
+    return;
+  for (unsigned i = 0; i < d->npending; i++)
+    ck_deferred_drop(d->pending[i].d);
+  blob_clear(&d->sink);
+  blob_clear(&d->update);
+  blob_clear(&d->validate);
+  for (unsigned i = 0; i < MAX_ITEMS; i++)
+    blob_clear(&d->items[i].b);
+  if (d->tfd >= 0)
+    close(d->tfd);
+  free(d);
+}
