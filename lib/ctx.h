@@ -91,6 +91,8 @@ struct ck_ctx {
   struct ck_resource *resources_tail;
   uint64_t known_opts[CK__OPTBITS_WORDS];
   uint64_t etag_seed;
+  uint64_t dd_idem_until; /* server.c: when remembered idempotent
+                           * exchanges (deferred ones) have all expired */
   void *srv_lists;                  /* server.c: deferred and delayed */
   struct ck_deferred *spare_deferred; /* server.c: reused per request */
   struct ck__timer sweep;

@@ -606,6 +606,19 @@ struct ck_deferred *ck_response_defer(struct ck_response *r, unsigned flags)
   r->deferred = false; /* marks "taken": dispatch() must not answer */
   d->rp.acked = false;
   struct ck_ctx *ctx = d->ctx;
+  if (!d->dd && !d->rp.multicast) {
+    /* A deferred answer must be remembered even for an idempotent
+     * request, so that a retransmission while it is pending gets the
+     * empty ACK instead of a second run of the handler. */
+    int err;
+    uint64_t life = d->rp.req_type == CK_TYPE_CON ? ctx->exchange_lifetime
+                                                  : ctx->non_lifetime;
+    d->dd = ck__dedup_add(ctx, &d->rp.peer, d->rp.req_mid, true, life, &err);
+    d->dd_gen = d->dd ? d->dd->gen : 0;
+    uint64_t until = ck__loop_now(&ctx->loop) + life;
+    if (until > ctx->dd_idem_until)
+      ctx->dd_idem_until = until;
+  }
   struct srv_lists *l = lists(ctx);
   d->next = l->deferred;
   d->prev = NULL;
@@ -759,8 +772,17 @@ static void dispatch(struct ck__ep *ep, const struct ck_addr *from,
   if (ck_msg_opt_uint(m, CK_OPT_NO_RESPONSE, &rp.no_response) < 0)
     rp.no_response = 0;
 
-  /* RFC 7252 §4.5: a duplicate is answered as the original was. */
-  struct ck__dd_entry *dd = ck__dedup_find(ctx, from, m->mid);
+  /* RFC 7252 §4.5: a duplicate is answered as the original was. An
+   * idempotent request can only duplicate an idempotent one (same MID,
+   * same request), and those are in the table only when remembered or
+   * deferred: skip the lookup when none can be live. */
+  struct ck__dd_entry *dd = NULL;
+  /* A Block1 block changes the upload's state, so even a PUT block must
+   * not run twice: it counts as non-idempotent here. */
+  bool idem = idempotent(m->code) && ck_msg_opt_count(m, CK_OPT_BLOCK1) == 0;
+  if (!idem || ctx->cfg.remember_idempotent ||
+      ck__loop_now(&ctx->loop) < ctx->dd_idem_until)
+    dd = ck__dedup_find(ctx, from, m->mid);
   if (dd) {
     ctx->stats.rx_duplicates++;
     size_t len;
@@ -778,11 +800,16 @@ static void dispatch(struct ck__ep *ep, const struct ck_addr *from,
     if (!dd->idempotent || m->type != CK_TYPE_CON)
       return;
     /* An idempotent request whose answer was not kept runs again. */
-  } else {
+  } else if (!idem || ctx->cfg.remember_idempotent) {
+    /* RFC 7252 §4.5 lets a server forget idempotent exchanges: a
+     * duplicate then simply runs the handler again. By default only
+     * non-idempotent requests (and deferred ones, see
+     * ck_response_defer()) take a table entry, which keeps the table out
+     * of the hot path of GET-heavy servers. */
     int err;
     uint64_t life = m->type == CK_TYPE_CON ? ctx->exchange_lifetime
                                            : ctx->non_lifetime;
-    dd = ck__dedup_add(ctx, from, m->mid, idempotent(m->code), life, &err);
+    dd = ck__dedup_add(ctx, from, m->mid, idem, life, &err);
     if (!dd && err == CK_EFULL) {
       struct ck_response resp;
       ck__resp_init(&resp, m->code);

@@ -47,6 +47,12 @@ uint64_t ck_params_non_lifetime(const struct ck_params *p);
 struct ck_ctx_config {
   struct ck_params params; /* all zero: RFC 7252 defaults */
   uint32_t dedup_entries;  /* remembered request exchanges, 65536 */
+  /* Also remember answers to idempotent requests (GET, PUT, DELETE,
+   * FETCH, iPATCH) so a duplicate never runs the handler twice. Off by
+   * default: RFC 7252 §4.5 lets a server skip them, and a duplicate of
+   * an idempotent request may simply be processed again. Non-idempotent
+   * (POST, PATCH) and deferred requests are always remembered. */
+  bool remember_idempotent;
   uint32_t max_body;       /* largest Block1 body reassembled, 16 MiB */
   uint32_t max_uploads;    /* concurrent Block1 reassemblies, 1024 */
   uint32_t max_observers;  /* observers across all resources, 1000000 */

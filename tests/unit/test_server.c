@@ -74,6 +74,7 @@ static void h_defer(struct ck_resource *r, const struct ck_request *req,
 }
 
 static uint32_t dedup_entries = 4096;
+static bool remember_idempotent;
 
 static int setup(void **state)
 {
@@ -82,6 +83,7 @@ static int setup(void **state)
   F = &f;
   struct ck_ctx_config cfg = {0};
   cfg.dedup_entries = dedup_entries;
+  cfg.remember_idempotent = remember_idempotent;
   cfg.max_body = 4096;
   ck_ctx_new(&f.ctx, &cfg);
   ck_ctx_set_clock(f.ctx, clock_fn, NULL);
@@ -201,21 +203,42 @@ static void test_piggybacked_and_duplicate(void **state)
   size_t first_len = rx.len;
   uint8_t first[64];
   memcpy(first, rxbuf, first_len);
-  /* The retransmitted CON gets the same answer, without a second run. */
+  /* The retransmitted CON gets the same answer. By default a GET is not
+   * remembered (RFC 7252 §4.5 allows it), so its handler runs again. */
   send_req(CK_TYPE_CON, CK_GET, 100, NULL, CK_OPT_URI_PATH, "r", 0);
   expect(CK_TYPE_ACK, CK_CONTENT);
   assert_int_equal(rx.len, first_len);
   assert_memory_equal(rxbuf, first, first_len);
-  assert_int_equal(F->calls, 1);
+  assert_int_equal(F->calls, 2);
   /* POST is not idempotent: the duplicate must not run the handler. */
   send_req(CK_TYPE_CON, CK_POST, 101, "x", CK_OPT_URI_PATH, "r", 0);
   expect(CK_TYPE_ACK, CK_CREATED);
   send_req(CK_TYPE_CON, CK_POST, 101, "x", CK_OPT_URI_PATH, "r", 0);
   expect(CK_TYPE_ACK, CK_CREATED);
-  assert_int_equal(F->calls, 2);
+  assert_int_equal(F->calls, 3);
   struct ck_stats st;
   ck_ctx_stats(F->ctx, &st);
-  assert_int_equal(st.rx_duplicates, 2);
+  assert_int_equal(st.rx_duplicates, 1);
+}
+
+static int setup_remember(void **state)
+{
+  remember_idempotent = true;
+  int rc = setup(state);
+  remember_idempotent = false;
+  return rc;
+}
+
+static void test_remember_idempotent(void **state)
+{
+  (void)state;
+  /* With remember_idempotent, a duplicate GET is answered from the
+   * cache and the handler runs once. */
+  send_req(CK_TYPE_CON, CK_GET, 100, NULL, CK_OPT_URI_PATH, "r", 0);
+  expect(CK_TYPE_ACK, CK_CONTENT);
+  send_req(CK_TYPE_CON, CK_GET, 100, NULL, CK_OPT_URI_PATH, "r", 0);
+  expect(CK_TYPE_ACK, CK_CONTENT);
+  assert_int_equal(F->calls, 1);
 }
 
 static void test_non_request(void **state)
@@ -415,6 +438,8 @@ static void test_observe(void **state)
   assert_int_equal(ck_resource_observers(F->obs), 0);
 }
 
+static uint8_t block1_method = CK_POST;
+
 static void send_block1(uint16_t mid, uint32_t num, bool more, size_t len,
                         char fill)
 {
@@ -424,7 +449,7 @@ static void send_block1(uint16_t mid, uint32_t num, bool more, size_t len,
   struct ck_block blk = {.num = num, .more = more, .szx = 2}; /* 64 */
   uint32_t v;
   ck_block_encode(&blk, &v);
-  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_CON, CK_POST, mid);
+  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_CON, block1_method, mid);
   ck_builder_token(&b, "tok2", 4);
   ck_builder_opt_str(&b, CK_OPT_URI_PATH, "r");
   ck_builder_opt_uint(&b, CK_OPT_BLOCK1, v);
@@ -447,6 +472,9 @@ static void test_block1(void **state)
   /* A gap: block 2 before block 1. */
   send_block1(801, 2, true, 64, 'c');
   expect(CK_TYPE_ACK, CK_REQUEST_ENTITY_INCOMPLETE);
+  send_block1(802, 1, true, 64, 'b');
+  expect(CK_TYPE_ACK, CK_CONTINUE);
+  /* The same block again (its ACK was lost): the cached 2.31, not 4.08. */
   send_block1(802, 1, true, 64, 'b');
   expect(CK_TYPE_ACK, CK_CONTINUE);
   send_block1(803, 2, false, 10, 'c');
@@ -541,11 +569,32 @@ static void test_dedup_table_full(void **state)
   expect(CK_TYPE_ACK, CK_CONTENT);
 }
 
+static void test_block1_put_retransmitted(void **state)
+{
+  (void)state;
+  /* PUT is idempotent, but a repeated Block1 block must still get the
+   * answer it got the first time. */
+  block1_method = CK_PUT;
+  send_block1(820, 0, true, 64, 'a');
+  expect(CK_TYPE_ACK, CK_CONTINUE);
+  send_block1(820, 0, true, 64, 'a');
+  expect(CK_TYPE_ACK, CK_CONTINUE);
+  send_block1(821, 1, false, 3, 'b');
+  expect(CK_TYPE_ACK, CK_CREATED);
+  assert_memory_equal(rx.payload, "67:a", 4);
+  send_block1(821, 1, false, 3, 'b');
+  expect(CK_TYPE_ACK, CK_CREATED);
+  assert_int_equal(F->calls, 1);
+  block1_method = CK_POST;
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_piggybacked_and_duplicate, setup,
                                     teardown),
+    cmocka_unit_test_setup_teardown(test_remember_idempotent,
+                                    setup_remember, teardown),
     cmocka_unit_test_setup_teardown(test_non_request, setup, teardown),
     cmocka_unit_test_setup_teardown(test_malformed_and_ping, setup,
                                     teardown),
@@ -557,6 +606,8 @@ int main(void)
                                     teardown),
     cmocka_unit_test_setup_teardown(test_observe, setup, teardown),
     cmocka_unit_test_setup_teardown(test_block1, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_block1_put_retransmitted, setup,
+                                    teardown),
     cmocka_unit_test_setup_teardown(test_block2_and_wellknown, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_dedup_table_full,
