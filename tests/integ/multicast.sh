@@ -7,12 +7,17 @@
 # /.well-known/core after a random leisure, and stays silent for a group
 # request that would get 4.04 (§8.2: no 4.xx/5.xx to multicast).
 #
-# Needs root (ip netns). Usage: multicast.sh PATH_TO_COAPD
+# Needs root (ip netns; re-runs itself under sudo -n when not root).
+# Usage: multicast.sh PATH_TO_COAPD
 set -euo pipefail
 
 COAPD=${1:?usage: $0 PATH_TO_COAPD}
 CLIENT=coap-client-notls
-[ "$(id -u)" -eq 0 ] || { echo "FAIL: needs root for ip netns"; exit 1; }
+if [ "$(id -u)" -ne 0 ]; then
+  # Network namespaces need root: re-run under sudo when it asks nothing.
+  sudo -n true 2>/dev/null || { echo "FAIL: needs root for ip netns"; exit 1; }
+  exec sudo -n bash "$0" "$@"
+fi
 command -v "$CLIENT" >/dev/null || { echo "FAIL: $CLIENT missing"; exit 1; }
 
 SNS=ckmcs$$ # the server's namespace
