@@ -155,6 +155,8 @@ void ck_ctx_free(struct ck_ctx *ctx)
 {
   if (!ctx)
     return;
+  while (ctx->clients)
+    ck_client_free(ctx->clients);
   ck__srv_close(ctx);
   ck__exchange_close(ctx);
   struct ck__ep *ep = ctx->eps;
@@ -190,7 +192,8 @@ int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr)
 int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i, struct ck_addr *out)
 {
   struct ck__ep *ep = ctx->eps;
-  while (ep && i--)
+  /* Client endpoints are the library's own; only listeners count. */
+  while (ep && (ep->client || i-- > 0))
     ep = ep->next;
   if (!ep)
     return CK_ENOTFOUND;
@@ -205,7 +208,7 @@ int ck_ctx_join(struct ck_ctx *ctx, const char *group, const char *ifname)
     return CK_EINVAL;
   int joined = 0, rc = 0;
   for (struct ck__ep *ep = ctx->eps; ep; ep = ep->next) {
-    if (ep->local.u.sa.sa_family != g.u.sa.sa_family)
+    if (ep->client || ep->local.u.sa.sa_family != g.u.sa.sa_family)
       continue;
     rc = ck__udp_join(ep, group, ifname);
     if (rc == 0)
@@ -235,6 +238,9 @@ void ck__flush_all(struct ck_ctx *ctx)
 
 int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms)
 {
+  /* What callers queued outside the loop (a client's first request) must
+   * leave before we sleep. */
+  ck__flush_all(ctx);
   int t = ck__loop_timeout(&ctx->loop);
   if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
     timeout_ms = t;

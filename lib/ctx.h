@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "coapkit/client.h"
 #include "coapkit/ctx.h"
 #include "coapkit/msg.h"
 #include "coapkit/server.h"
@@ -41,6 +42,7 @@ struct ck__ep {
   const struct ck__transport *tp;
   struct ck_addr local;
   bool multicast; /* joined a group: look at each datagram's destination */
+  bool client;    /* an ephemeral endpoint of a client */
   unsigned nsend;
   struct mmsghdr smsg[CK__BATCH];
   struct iovec siov[CK__BATCH];
@@ -96,12 +98,27 @@ struct ck_ctx {
   void *srv_lists;                  /* server.c: deferred and delayed */
   struct ck_deferred *spare_deferred; /* server.c: reused per request */
   struct ck__timer sweep;
+  struct ck_client *clients; /* client.c: every client of the context */
 };
 
 /* Called by a transport for every datagram received. dst_multicast tells
  * whether it was sent to a group address. */
 void ck__input(struct ck__ep *ep, const struct ck_addr *from,
                const uint8_t *buf, size_t len, bool dst_multicast);
+
+/* client.c: a response (CON or NON) arrived; returns true when a call
+ * took it. An RST arrived that no pending CON matched (a NON request's
+ * rejection). An ICMP error arrived for peer. */
+bool ck__client_input(struct ck_ctx *ctx, struct ck__ep *ep,
+                      const struct ck_addr *from, const struct ck_msg *m);
+void ck__client_rst(struct ck_ctx *ctx, const struct ck_addr *from,
+                    uint16_t mid);
+void ck__client_icmp(struct ck_ctx *ctx, const struct ck_addr *peer, int err);
+
+/* Opens a client endpoint of the family of addr (ephemeral port). */
+int ck__udp_open_client(struct ck_ctx *ctx, int family,
+                        const struct ck_sockopt *opts, size_t nopts,
+                        struct ck__ep **out);
 
 /* Flushes every endpoint's queued datagrams. */
 void ck__flush_all(struct ck_ctx *ctx);

@@ -44,6 +44,7 @@ struct ck__con {
   struct ck__con *next;
   struct ck__ep *ep;
   struct ck_addr peer;
+  const struct ck_params *params;
   ck__con_cb cb;
   void *user;
   uint64_t timeout;
@@ -254,7 +255,7 @@ static void con_timeout(struct ck__timer *t)
 {
   struct ck__con *c = (struct ck__con *)t;
   struct ck_ctx *ctx = c->ctx;
-  if (c->tries < ctx->cfg.params.max_retransmit) {
+  if (c->tries < c->params->max_retransmit) {
     c->tries++;
     c->timeout *= 2;
     ctx->stats.tx_retransmits++;
@@ -269,7 +270,8 @@ static void con_timeout(struct ck__timer *t)
 
 struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
                              const struct ck_addr *peer, const uint8_t *msg,
-                             size_t len, ck__con_cb cb, void *user)
+                             size_t len, const struct ck_params *params,
+                             ck__con_cb cb, void *user)
 {
   if (len < CK_HEADER_LEN || len > UINT16_MAX)
     return NULL;
@@ -280,6 +282,7 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
   c->ctx = ctx;
   c->ep = ep;
   c->peer = *peer;
+  c->params = params ? params : &ctx->cfg.params;
   c->cb = cb;
   c->user = user;
   c->mid = (uint16_t)(msg[2] << 8 | msg[3]);
@@ -288,7 +291,7 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
 
   /* RFC 7252 §4.2: the first timeout is random in
    * [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR]. */
-  const struct ck_params *p = &ctx->cfg.params;
+  const struct ck_params *p = c->params;
   uint32_t r;
   ck__random(ctx, &r, sizeof r);
   double span = (double)p->ack_timeout_ms * (p->ack_random_factor - 1.0);
@@ -326,6 +329,26 @@ bool ck__con_input(struct ck_ctx *ctx, const struct ck_addr *peer,
     }
   }
   return false;
+}
+
+int ck__con_fail_peer(struct ck_ctx *ctx, const struct ck_addr *peer,
+                      int err)
+{
+  int n = 0;
+  for (size_t b = 0; b < CON_BUCKETS; b++) {
+    struct ck__con *c = ctx->cons->buckets[b];
+    while (c) {
+      struct ck__con *next = c->next;
+      if (ck_addr_equal(&c->peer, peer)) {
+        con_unlink(ctx, c);
+        c->cb(ctx, c->user, err, NULL);
+        free(c);
+        n++;
+      }
+      c = next;
+    }
+  }
+  return n;
 }
 
 size_t ck__con_count(const struct ck_ctx *ctx)

@@ -71,11 +71,13 @@ typedef void (*ck__con_cb)(struct ck_ctx *ctx, void *user, int result,
 
 /* Sends the CON message msg (copied; its MID identifies it) and
  * retransmits it until it is acknowledged, reset, or MAX_RETRANSMIT is
- * exhausted; then calls cb exactly once. Returns the handle, or NULL when
- * out of memory (cb is not called then). */
+ * exhausted; then calls cb exactly once. params (NULL: the context's)
+ * must outlive the message. Returns the handle, or NULL when out of
+ * memory (cb is not called then). */
 struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
                              const struct ck_addr *peer, const uint8_t *msg,
-                             size_t len, ck__con_cb cb, void *user);
+                             size_t len, const struct ck_params *params,
+                             ck__con_cb cb, void *user);
 
 /* Forgets c without calling its callback. */
 void ck__con_cancel(struct ck_ctx *ctx, struct ck__con *c);
@@ -84,6 +86,11 @@ void ck__con_cancel(struct ck_ctx *ctx, struct ck__con *c);
  * matched one (whose callback has then run). */
 bool ck__con_input(struct ck_ctx *ctx, const struct ck_addr *peer,
                    const struct ck_msg *m);
+
+/* Fails every pending CON to peer with err (e.g. CK_EUNREACH after an
+ * ICMP error). Returns how many. */
+int ck__con_fail_peer(struct ck_ctx *ctx, const struct ck_addr *peer,
+                      int err);
 
 /* Number of CONs awaiting an answer. */
 size_t ck__con_count(const struct ck_ctx *ctx);

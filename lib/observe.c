@@ -235,7 +235,8 @@ static bool notify(struct ck_ctx *ctx, struct ck__observer *o,
     /* §4.5.2: a newer notification replaces one still in flight. */
     if (o->con)
       ck__con_cancel(ctx, o->con);
-    o->con = ck__con_send(ctx, o->ep, &o->peer, buf, (size_t)n, con_done, o);
+    o->con = ck__con_send(ctx, o->ep, &o->peer, buf, (size_t)n, NULL,
+                          con_done, o);
     o->last_con = now;
   } else {
     ck__ep_send(o->ep, &o->peer, buf, (size_t)n);

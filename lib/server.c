@@ -549,8 +549,8 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
   if (rp->multicast) {
     send_after_leisure(ctx, rp->ep, &rp->peer, buf, (size_t)n);
   } else if (type == CK_TYPE_CON) {
-    if (!ck__con_send(ctx, rp->ep, &rp->peer, buf, (size_t)n, separate_done,
-                      NULL))
+    if (!ck__con_send(ctx, rp->ep, &rp->peer, buf, (size_t)n, NULL,
+                      separate_done, NULL))
       ctx->stats.tx_dropped++;
   } else {
     ck__ep_send(rp->ep, &rp->peer, buf, (size_t)n);
@@ -986,8 +986,8 @@ void ck__input(struct ck__ep *ep, const struct ck_addr *from,
   if (m.type == CK_TYPE_ACK || m.type == CK_TYPE_RST) {
     if (ck__con_input(ctx, from, &m))
       return;
-    if (m.type == CK_TYPE_RST)
-      ck__observe_rst(ctx, from, m.mid);
+    if (m.type == CK_TYPE_RST && !ck__observe_rst(ctx, from, m.mid))
+      ck__client_rst(ctx, from, m.mid);
     return;
   }
   if (m.code == CK_CODE_EMPTY) {
@@ -998,9 +998,20 @@ void ck__input(struct ck__ep *ep, const struct ck_addr *from,
     return;
   }
   if (CK_CODE_CLASS(m.code) != 0) {
-    /* A response we did not ask for (§4.2, §4.3): reject a CON with RST,
-     * ignore a NON. */
-    if (m.type == CK_TYPE_CON && !mc)
+    /* A separate response or a notification: a retransmission we have
+     * seen gets the same answer (our ACK was lost), anything else goes to
+     * the client, and what no call expects is rejected with RST (§4.2,
+     * §4.3; RFC 7641 §3.6 makes that the reactive cancel). */
+    struct ck__dd_entry *dd = ck__dedup_find(ctx, from, m.mid);
+    if (dd) {
+      size_t clen;
+      const uint8_t *cached = ck__dedup_cached(dd, &clen);
+      ctx->stats.rx_duplicates++;
+      if (cached)
+        ck__ep_send(ep, from, cached, clen);
+      return;
+    }
+    if (!mc && !ck__client_input(ctx, ep, from, &m))
       send_empty(ep, from, CK_TYPE_RST, m.mid);
     return;
   }

@@ -4,6 +4,7 @@
  * Datagrams are handed to the messaging layer through ck__input(). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/errqueue.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -96,11 +97,46 @@ static bool dst_is_multicast(struct msghdr *h)
   return false;
 }
 
+/* Reads the socket's error queue (IP_RECVERR): an ICMP destination
+ * unreachable for a peer we sent to fails that peer's exchanges at once
+ * instead of leaving them to time out (RFC 7252 §4.2 allows it; users
+ * want "unreachable", not a 93-second wait). */
+static void drain_errors(struct ck__ep *ep)
+{
+  for (int i = 0; i < 64; i++) {
+    struct ck_addr dest;
+    uint8_t ctl[512], data[64];
+    struct iovec iov = {.iov_base = data, .iov_len = sizeof data};
+    struct msghdr h = {.msg_name = &dest.u,
+                       .msg_namelen = sizeof dest.u,
+                       .msg_iov = &iov,
+                       .msg_iovlen = 1,
+                       .msg_control = ctl,
+                       .msg_controllen = sizeof ctl};
+    if (recvmsg(ep->io.fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+      return;
+    dest.len = h.msg_namelen;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
+      bool v4 = c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR;
+      bool v6 = c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR;
+      if (!v4 && !v6)
+        continue;
+      struct sock_extended_err ee;
+      memcpy(&ee, CMSG_DATA(c), sizeof ee);
+      if (ee.ee_origin == SO_EE_ORIGIN_ICMP ||
+          ee.ee_origin == SO_EE_ORIGIN_ICMP6)
+        ck__client_icmp(ep->ctx, &dest, CK_EUNREACH);
+    }
+  }
+}
+
 static void udp_read(struct ck__io *io, unsigned events)
 {
   struct ck__ep *ep = (struct ck__ep *)io;
   if (!(events & CK__READ))
     return;
+  if (ep->client)
+    drain_errors(ep);
   /* A bounded number of batches per wake-up keeps timers and other
    * endpoints served under flood. */
   for (int round = 0; round < 8; round++) {
@@ -180,6 +216,32 @@ int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
     return rc;
   }
   *out = ep;
+  return 0;
+}
+
+int ck__udp_open_client(struct ck_ctx *ctx, int family,
+                        const struct ck_sockopt *opts, size_t nopts,
+                        struct ck__ep **out)
+{
+  struct ck_addr any;
+  ck_addr_parse(&any, family == AF_INET6 ? "[::]:0" : "0.0.0.0:0", 0);
+  int rc = ck__udp_open(ctx, &any, out);
+  if (rc < 0)
+    return rc;
+  struct ck__ep *ep = *out;
+  int fd = ep->io.fd, one = 1;
+  ep->client = true;
+  if (family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
+  else
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
+  for (size_t i = 0; i < nopts && opts[i].level; i++)
+    if (setsockopt(fd, opts[i].level, opts[i].name, &opts[i].value,
+                   sizeof opts[i].value) != 0) {
+      ep->tp->close(ep);
+      free(ep);
+      return CK_ESYS;
+    }
   return 0;
 }
 

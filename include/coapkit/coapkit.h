@@ -4,6 +4,7 @@
 
 #include "coapkit/addr.h"
 #include "coapkit/cf.h"
+#include "coapkit/client.h"
 #include "coapkit/ctx.h"
 #include "coapkit/error.h"
 #include "coapkit/link.h"

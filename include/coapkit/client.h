@@ -1,0 +1,156 @@
+/* The client side of libcoapkit: requests with every method, Observe,
+ * block-wise transfer, ping and discovery (RFC 7252, 7641, 7959, 6690,
+ * 7390), on a context's event loop.
+ *
+ * A call is one operation started with ck_client_send(). Its callback
+ * fires one or more times and exactly once with resp->final set: a plain
+ * request calls back once; an observation calls back for each
+ * notification and finally when it ends (cancelled, rejected, or failed);
+ * a multicast request calls back for each responder and finally when the
+ * response window closes. The call handle is valid until that final
+ * callback returns.
+ *
+ * Large bodies are moved block-wise automatically: uploads with Block1
+ * (retrying with smaller blocks on 4.13), downloads with Block2, and the
+ * callback sees the whole body.
+ */
+#ifndef COAPKIT_CLIENT_H
+#define COAPKIT_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coapkit/addr.h"
+#include "coapkit/ctx.h"
+#include "coapkit/msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ck_client;
+struct ck_call;
+
+/* A socket option applied to the client's sockets. */
+struct ck_sockopt {
+  int level;
+  int name;
+  int value;
+};
+
+/* Settings of a client; zero fields take their defaults. These are the
+ * transmission parameters Qt's QCoapClient exposes, and more. */
+struct ck_client_config {
+  struct ck_params params;            /* all zero: RFC 7252 defaults */
+  uint32_t max_server_response_delay_ms; /* multicast window, 5000 */
+  uint8_t min_token_len;              /* 1..8, default 4 */
+  uint16_t block_size;                /* preferred, 16..1024, default 1024 */
+  uint32_t max_body;                  /* largest body received, 64 MiB */
+  uint32_t nstart;                    /* CON calls in flight per server */
+  struct ck_sockopt sockopts[4];      /* level 0 ends the list */
+};
+
+/* Creates a client on ctx. cfg may be NULL. Returns 0 and stores the
+ * client in *out, or CK_EINVAL / CK_ENOMEM. */
+int ck_client_new(struct ck_ctx *ctx, const struct ck_client_config *cfg,
+                  struct ck_client **out);
+
+/* Cancels every call (their final callbacks fire with CK_ECANCELED) and
+ * frees the client. Must not be called from one of its callbacks. */
+void ck_client_free(struct ck_client *c);
+
+/* A request to send. Strings and buffers are copied by ck_client_send(). */
+struct ck_req {
+  uint8_t method;        /* CK_GET ... CK_IPATCH; 0 is a ping */
+  const char *uri;       /* coap://host[:port]/path?query */
+  bool non;              /* send as NON instead of CON */
+  bool observe;          /* register an observation (GET, FETCH) */
+  const void *payload;
+  size_t payload_len;
+  int content_format;    /* -1: none */
+  int accept;            /* -1: none */
+  const struct ck_opt *opts; /* more options, any order */
+  size_t nopts;
+  const uint8_t *token;  /* NULL: random, of min_token_len bytes */
+  size_t token_len;
+  uint16_t block_size;   /* 0: the client's */
+};
+
+/* Fills r with an empty GET request (content_format and accept -1). */
+void ck_req_init(struct ck_req *r, uint8_t method, const char *uri);
+
+/* What a callback receives; valid during the callback only. */
+struct ck_resp {
+  int err;          /* 0, or CK_ETIMEDOUT, CK_ERESET, CK_EUNREACH,
+                     * CK_ECANCELED, CK_EBADRESP, CK_EFULL ... */
+  bool final;       /* the call's last callback */
+  uint8_t code;     /* the response code, 0 when err is set */
+  const struct ck_msg *msg; /* the last message received, or NULL */
+  const uint8_t *body;      /* the whole (reassembled) payload */
+  size_t body_len;
+  const struct ck_addr *peer; /* who answered (multicast: each server) */
+  bool has_observe;
+  uint32_t observe;         /* the notification's sequence number */
+  uint64_t rtt_ms;          /* from the first transmission to this answer */
+};
+
+typedef void (*ck_resp_cb)(struct ck_call *call, const struct ck_resp *resp,
+                           void *user);
+
+/* Starts a call. Returns 0 and, if out is not NULL, stores the handle;
+ * or a negative error (bad URI, unknown host, out of memory), in which
+ * case cb never fires. */
+int ck_client_send(struct ck_client *c, const struct ck_req *req,
+                   ck_resp_cb cb, void *user, struct ck_call **out);
+
+/* Ends a call early. For an observation, proactive cancels by sending
+ * GET with Observe=1 (RFC 7641 §3.6) and ends when the server answers;
+ * otherwise the call is forgotten, and the next notification is answered
+ * with RST (reactive). The final callback fires with CK_ECANCELED. */
+void ck_call_cancel(struct ck_call *call, bool proactive);
+
+/* The token the call uses (for display). Returns its length. */
+size_t ck_call_token(const struct ck_call *call, uint8_t out[8]);
+
+/* The Message ID of the call's last transmission. */
+uint16_t ck_call_mid(const struct ck_call *call);
+
+/* The result of a blocking call: owns a copy of the last message and the
+ * body; release with ck_result_free(). */
+struct ck_result {
+  int err;
+  uint8_t code;
+  struct ck_msg msg;     /* valid when has_msg */
+  bool has_msg;
+  uint8_t *body;
+  size_t body_len;
+  struct ck_addr peer;
+  uint64_t rtt_ms;
+  uint8_t *raw; /* owns msg's bytes */
+};
+
+/* Sends req and runs the context's loop until the answer (or error).
+ * Returns 0 with *out filled, or a negative error (out->err too). Not
+ * for observations or multicast. */
+int ck_client_do(struct ck_client *c, const struct ck_req *req,
+                 struct ck_result *out);
+
+void ck_result_free(struct ck_result *r);
+
+/* Counters of a client. */
+struct ck_client_stats {
+  uint64_t requests;
+  uint64_t retransmits;
+  uint64_t notifications;
+  uint64_t notifications_stale; /* reordered, dropped (RFC 7641 §3.4) */
+  uint64_t rejected; /* responses with unknown tokens, answered RST */
+};
+
+void ck_client_stats(const struct ck_client *c, struct ck_client_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
