@@ -19,8 +19,17 @@
 
 #include "config.h"
 
-enum kind { K_BOOL, K_U32, K_INT, K_FLOAT, K_LEVEL, K_LISTEN, K_FILE, K_HELP,
-            K_VERSION };
+enum kind {
+  K_BOOL,
+  K_U32,
+  K_INT,
+  K_FLOAT,
+  K_LEVEL,
+  K_LISTEN,
+  K_FILE,
+  K_HELP,
+  K_VERSION
+};
 
 /* Where a value came from; listen[] is replaced, not appended to, when a
  * later source names addresses. */
@@ -40,45 +49,47 @@ struct setting {
 #define P(field) offsetof(struct coapd_config, ctx.params.field)
 
 static const struct setting table[] = {
-  {"config", NULL, K_FILE, F(config_path), 0, 0, "FILE",
-   "read settings from FILE (see docs/coapd.md)"},
-  {"listen", "listen", K_LISTEN, F(listen), 0, 0, "ADDR:PORT",
-   "UDP address to serve; repeatable; :PORT means 0.0.0.0 and [::]"},
-  {"multicast", "multicast", K_BOOL, F(multicast), 0, 0, NULL,
-   "join 224.0.1.187, ff02::fd and ff05::fd (RFC 7252 section 12.8)"},
-  {"demo", "demo", K_BOOL, F(demo), 0, 0, NULL,
-   "serve the demo resources (/hello, /time, /large, ...)"},
-  {"log-level", "log_level", K_LEVEL, F(log_level), 0, 0, "LEVEL",
-   "error, warn, info (default) or debug"},
-  {"help", NULL, K_HELP, 0, 0, 0, NULL, "print this help and exit"},
-  {"version", NULL, K_VERSION, 0, 0, 0, NULL, "print the version and exit"},
-  {NULL, "ack_timeout_ms", K_U32, P(ack_timeout_ms), 1, 600000, NULL,
-   "ACK_TIMEOUT (2000)"},
-  {NULL, "ack_random_factor", K_FLOAT, P(ack_random_factor), 1, 10, NULL,
-   "ACK_RANDOM_FACTOR (1.5)"},
-  {NULL, "max_retransmit", K_U32, P(max_retransmit), 1, 20, NULL,
-   "MAX_RETRANSMIT (4)"},
-  {NULL, "nstart", K_U32, P(nstart), 1, 1000, NULL, "NSTART (1)"},
-  {NULL, "default_leisure_ms", K_U32, P(default_leisure_ms), 1, 600000, NULL,
-   "DEFAULT_LEISURE for multicast answers (5000)"},
-  {NULL, "max_latency_ms", K_U32, P(max_latency_ms), 1, 3600000, NULL,
-   "MAX_LATENCY (100000)"},
-  {NULL, "processing_delay_ms", K_U32, P(processing_delay_ms), 1, 600000,
-   NULL, "PROCESSING_DELAY (= ack_timeout_ms)"},
-  {NULL, "dedup_entries", K_U32, F(ctx.dedup_entries), 64, 16777216, NULL,
-   "remembered request exchanges (65536)"},
-  {NULL, "max_body", K_U32, F(ctx.max_body), 1024, 1073741824, NULL,
-   "largest Block1 upload in bytes (16777216)"},
-  {NULL, "max_uploads", K_U32, F(ctx.max_uploads), 1, 1000000, NULL,
-   "concurrent Block1 uploads (1024)"},
-  {NULL, "max_observers", K_U32, F(ctx.max_observers), 1, 100000000, NULL,
-   "observers across all resources (1000000)"},
-  {NULL, "separate_delay_ms", K_U32, F(ctx.separate_delay_ms), 1, 60000,
-   NULL, "wait before an empty ACK for a slow handler (100)"},
-  {NULL, "rcvbuf", K_INT, F(ctx.rcvbuf), 4096, 1073741824, NULL,
-   "SO_RCVBUF in bytes (4194304)"},
-  {NULL, "sndbuf", K_INT, F(ctx.sndbuf), 4096, 1073741824, NULL,
-   "SO_SNDBUF in bytes (4194304)"},
+    {"config", NULL, K_FILE, F(config_path), 0, 0, "FILE",
+     "read settings from FILE (docs/coapd.md)"},
+    {"listen", "listen", K_LISTEN, F(listen), 0, 0, "ADDR:PORT",
+     "serve UDP here; repeatable; :PORT is 0.0.0.0 and [::]"},
+    {"multicast", "multicast", K_BOOL, F(multicast), 0, 0, NULL,
+     "join 224.0.1.187, ff02::fd and ff05::fd"},
+    {"demo", "demo", K_BOOL, F(demo), 0, 0, NULL,
+     "serve the demo resources (/hello, /obs, ...)"},
+    {"log-level", "log_level", K_LEVEL, F(log_level), 0, 0, "LEVEL",
+     "error, warn, info (default) or debug"},
+    {"help", NULL, K_HELP, 0, 0, 0, NULL, "print this help and exit"},
+    {"version", NULL, K_VERSION, 0, 0, 0, NULL, "print the version and exit"},
+    {NULL, "ack_timeout_ms", K_U32, P(ack_timeout_ms), 1, 600000, NULL,
+     "ACK_TIMEOUT (2000)"},
+    {NULL, "ack_random_factor", K_FLOAT, P(ack_random_factor), 1, 10, NULL,
+     "ACK_RANDOM_FACTOR (1.5)"},
+    {NULL, "max_retransmit", K_U32, P(max_retransmit), 1, 20, NULL,
+     "MAX_RETRANSMIT (4)"},
+    {NULL, "nstart", K_U32, P(nstart), 1, 1000, NULL, "NSTART (1)"},
+    {NULL, "default_leisure_ms", K_U32, P(default_leisure_ms), 1, 600000, NULL,
+     "DEFAULT_LEISURE for multicast answers (5000)"},
+    {NULL, "max_latency_ms", K_U32, P(max_latency_ms), 1, 3600000, NULL,
+     "MAX_LATENCY (100000)"},
+    {NULL, "processing_delay_ms", K_U32, P(processing_delay_ms), 1, 600000,
+     NULL, "PROCESSING_DELAY (= ack_timeout_ms)"},
+    {NULL, "dedup_entries", K_U32, F(ctx.dedup_entries), 64, 16777216, NULL,
+     "remembered request exchanges (65536)"},
+    {NULL, "remember_idempotent", K_BOOL, F(ctx.remember_idempotent), 0, 0,
+     NULL, "also cache answers to GET, PUT, DELETE (false)"},
+    {NULL, "max_body", K_U32, F(ctx.max_body), 1024, 1073741824, NULL,
+     "largest Block1 upload in bytes (16777216)"},
+    {NULL, "max_uploads", K_U32, F(ctx.max_uploads), 1, 1000000, NULL,
+     "concurrent Block1 uploads (1024)"},
+    {NULL, "max_observers", K_U32, F(ctx.max_observers), 1, 100000000, NULL,
+     "observers across all resources (1000000)"},
+    {NULL, "separate_delay_ms", K_U32, F(ctx.separate_delay_ms), 1, 60000, NULL,
+     "wait before an empty ACK for a slow handler (100)"},
+    {NULL, "rcvbuf", K_INT, F(ctx.rcvbuf), 4096, 1073741824, NULL,
+     "SO_RCVBUF in bytes (4194304)"},
+    {NULL, "sndbuf", K_INT, F(ctx.sndbuf), 4096, 1073741824, NULL,
+     "SO_SNDBUF in bytes (4194304)"},
 };
 
 enum { NTABLE = sizeof table / sizeof table[0] };
@@ -120,8 +131,8 @@ static int add_listen(struct coapd_config *c, const struct ck_addr *a,
 
 /* "ADDR:PORT", "[V6]:PORT", an address alone (port 5683), or ":PORT" for
  * both wildcards. */
-static int set_listen(struct coapd_config *c, const char *v, int src,
-                      char *err, size_t cap)
+static int set_listen(struct coapd_config *c, const char *v, int src, char *err,
+                      size_t cap)
 {
   struct ck_addr a;
   if (c->listen_source != src) {
@@ -194,8 +205,8 @@ static int set_bool(bool *field, const char *v, char *err, size_t cap)
 }
 
 /* Applies one value; on error writes the reason into err. */
-static int set(struct coapd_config *c, const struct setting *s,
-               const char *v, int src, char *err, size_t cap)
+static int set(struct coapd_config *c, const struct setting *s, const char *v,
+               int src, char *err, size_t cap)
 {
   void *field = (char *)c + s->off;
   switch (s->kind) {

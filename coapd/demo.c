@@ -21,23 +21,14 @@
 
 #include "demo.h"
 #include "log.h"
+#include "rep.h"
 
 /* Caps: created items kept (the oldest goes), separate answers pending. */
 enum { MAX_ITEMS = 16, MAX_PENDING = 64, SEPARATE_MS = 1000 };
 
-/* A stored representation; cf < 0 means no Content-Format. Its ETag
- * is computed once when it is stored: without one the library would hash
- * the whole body again for every Block2 block it slices. */
-struct blob {
-  uint8_t *data;
-  size_t len;
-  int cf;
-  uint8_t etag[8];
-};
-
 struct item {
   unsigned id; /* 0: free */
-  struct blob b;
+  struct rep rep;
 };
 
 struct pending {
@@ -52,7 +43,7 @@ struct demo {
   uint32_t obs_value;
   struct ck_resource *time_res, *obs_res;
   size_t time_observers, obs_observers;
-  struct blob sink, update, validate;
+  struct rep sink, update, validate;
   struct item items[MAX_ITEMS];
   unsigned next_id;
   struct pending pending[MAX_PENDING];
@@ -66,60 +57,6 @@ static uint64_t now_ms(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* 64-bit FNV-1a: the same representation always has the same ETag. */
-static void etag_of(struct blob *b)
-{
-  uint64_t h = 14695981039346656037ull;
-  for (size_t i = 0; i < b->len; i++)
-    h = (h ^ b->data[i]) * 1099511628211ull;
-  for (int i = 0; i < 8; i++)
-    b->etag[i] = (uint8_t)(h >> (56 - 8 * i));
-}
-
-static int blob_set(struct blob *b, const uint8_t *p, size_t len, int cf)
-{
-  uint8_t *copy = malloc(len ? len : 1);
-  if (!copy)
-    return -1;
-  if (len)
-    memcpy(copy, p, len);
-  free(b->data);
-  b->data = copy;
-  b->len = len;
-  b->cf = cf;
-  etag_of(b);
-  return 0;
-}
-
-static void blob_clear(struct blob *b)
-{
-  free(b->data);
-  *b = (struct blob){.cf = -1};
-  etag_of(b);
-}
-
-static void blob_answer(struct ck_response *resp, const struct blob *b)
-{
-  if (b->cf >= 0)
-    ck_response_opt_uint(resp, CK_OPT_CONTENT_FORMAT, (uint32_t)b->cf);
-  ck_response_opt(resp, CK_OPT_ETAG, b->etag, sizeof b->etag);
-  ck_response_payload(resp, b->data, b->len);
-}
-
-/* Stores the request's body in b; answers 5.00 when memory runs out. */
-static bool store(struct blob *b, const struct ck_request *req,
-                  struct ck_response *resp)
-{
-  size_t len;
-  const uint8_t *p = ck_request_payload(req, &len);
-  uint32_t cf = ck_request_uint(req, CK_OPT_CONTENT_FORMAT, UINT32_MAX);
-  if (blob_set(b, p, len, cf == UINT32_MAX ? -1 : (int)cf) < 0) {
-    ck_response_code(resp, CK_INTERNAL_SERVER_ERROR);
-    return false;
-  }
-  return true;
 }
 
 static void text(struct ck_response *resp, const char *s)
@@ -142,8 +79,8 @@ static void trace(const struct ck_request *req)
 
 /* --- handlers; user is the struct demo --- */
 
-#define HANDLER(name)                                                      \
-  static void name(struct ck_resource *res, const struct ck_request *req, \
+#define HANDLER(name)                                                          \
+  static void name(struct ck_resource *res, const struct ck_request *req,      \
                    struct ck_response *resp, void *user)
 
 HANDLER(hello_get)
@@ -194,14 +131,14 @@ HANDLER(sink_any)
   trace(req);
   switch (ck_request_method(req)) {
   case CK_GET:
-    blob_answer(resp, &d->sink);
+    rep_answer(&d->sink, resp);
     break;
   case CK_DELETE:
-    blob_clear(&d->sink);
+    rep_clear(&d->sink);
     ck_response_code(resp, CK_DELETED);
     break;
   default:
-    if (store(&d->sink, req, resp))
+    if (rep_store(&d->sink, req, resp))
       ck_response_code(resp, ck_request_method(req) == CK_POST ? CK_CREATED
                                                                : CK_CHANGED);
   }
@@ -230,7 +167,7 @@ HANDLER(separate_get)
 
 HANDLER(large_get)
 {
-  (void)res, (void)req;
+  (void)res;
   struct demo *d = user;
   trace(req);
   ck_response_content(resp, CK_CF_TEXT_PLAIN, d->large, d->large_len);
@@ -242,8 +179,8 @@ HANDLER(update_any)
   struct demo *d = user;
   trace(req);
   if (ck_request_method(req) == CK_GET) {
-    blob_answer(resp, &d->update);
-  } else if (store(&d->update, req, resp)) {
+    rep_answer(&d->update, resp);
+  } else if (rep_store(&d->update, req, resp)) {
     ck_response_code(resp, CK_CHANGED);
   }
 }
@@ -255,7 +192,7 @@ HANDLER(create_post)
   trace(req);
   unsigned id = ++d->next_id;
   struct item *it = &d->items[(id - 1) % MAX_ITEMS];
-  if (!store(&it->b, req, resp))
+  if (!rep_store_body(&it->rep, req, resp))
     return;
   it->id = id; /* replaces the oldest item when all slots are taken */
   char num[16];
@@ -280,7 +217,7 @@ HANDLER(item_get)
     unsigned id = (unsigned)strtoul(path + pl, NULL, 10);
     struct item *it = &d->items[(id - 1) % MAX_ITEMS];
     if (id > 0 && it->id == id) {
-      blob_answer(resp, &it->b);
+      rep_answer(&it->rep, resp);
       return;
     }
   }
@@ -351,7 +288,7 @@ HANDLER(validate_any)
   struct demo *d = user;
   trace(req);
   if (ck_request_method(req) == CK_PUT) {
-    if (!store(&d->validate, req, resp))
+    if (!rep_store(&d->validate, req, resp))
       return;
     ck_response_code(resp, CK_CHANGED);
     ck_response_opt(resp, CK_OPT_ETAG, d->validate.etag, 8);
@@ -369,7 +306,7 @@ HANDLER(validate_any)
       return;
     }
   }
-  blob_answer(resp, &d->validate);
+  rep_answer(&d->validate, resp);
 }
 
 HANDLER(obs_get)
@@ -396,48 +333,62 @@ struct spec {
 #define NOCT .ct = -1
 
 static const struct spec specs[] = {
-  {"hello", hello_get, NULL, NULL, NULL,
-   {.rt = "demo.hello", .title = "Hello world", TEXT}, false},
-  {"time", time_get, NULL, NULL, NULL,
-   {.rt = "demo.time", .title = "Current time in UTC (observable)", TEXT},
-   true},
-  {"test", test_any, test_any, test_any, test_any,
-   {.rt = "demo.test", .title = "GET PUT POST and DELETE", TEXT}, false},
-  {"sink", sink_any, sink_any, sink_any, sink_any,
-   {.rt = "demo.sink", .title = "Keeps what is POSTed or PUT", NOCT}, false},
-  {"separate", separate_get, NULL, NULL, NULL,
-   {.rt = "demo.separate", .title = "Separate response after a second",
-    TEXT},
-   false},
-  {"large", large_get, NULL, NULL, NULL,
-   {.rt = "demo.large", .title = "Large text sent block-wise", TEXT},
-   false},
-  {"large-update", update_any, update_any, NULL, NULL,
-   {.rt = "demo.large-update", .title = "PUT a large body (Block1)", TEXT},
-   false},
-  {"large-create", NULL, NULL, create_post, NULL,
-   {.rt = "demo.large-create", .title = "POST a large body (Block1)", NOCT},
-   false},
-  {"large-create/#", item_get, NULL, NULL, NULL,
-   {.hidden = true, NOCT}, false},
-  {"seg1/seg2/seg3", seg_get, NULL, NULL, NULL,
-   {.rt = "demo.seg", .title = "Several path segments", TEXT}, false},
-  {"query", query_get, NULL, NULL, NULL,
-   {.rt = "demo.query", .title = "Echoes the Uri-Query values", TEXT},
-   false},
-  {"location-query", NULL, NULL, locquery_post, NULL,
-   {.rt = "demo.location-query", .title = "POST answers Location-Query",
-    NOCT},
-   false},
-  {"multi-format", multi_get, NULL, NULL, NULL,
-   {.rt = "demo.multi-format", .title = "text/plain or JSON by Accept",
-    TEXT},
-   false},
-  {"validate", validate_any, validate_any, NULL, NULL,
-   {.rt = "demo.validate", .title = "ETag validation", TEXT}, false},
-  {"obs", obs_get, NULL, NULL, NULL,
-   {.rt = "demo.obs", .title = "Changes every second (observable)", TEXT},
-   true},
+    {.path = "hello",
+     .get = hello_get,
+     .attrs = {.rt = "demo.hello", .title = "Hello world", TEXT}},
+    {.path = "time",
+     .get = time_get,
+     .observable = true,
+     .attrs = {.rt = "demo.time", .title = "Current time in UTC", TEXT}},
+    {.path = "test",
+     .get = test_any,
+     .put = test_any,
+     .post = test_any,
+     .del = test_any,
+     .attrs = {.rt = "demo.test", .title = "GET PUT POST DELETE", TEXT}},
+    {.path = "sink",
+     .get = sink_any,
+     .put = sink_any,
+     .post = sink_any,
+     .del = sink_any,
+     .attrs = {.rt = "demo.sink", .title = "Keeps what is put", NOCT}},
+    {.path = "separate",
+     .get = separate_get,
+     .attrs = {.rt = "demo.separate", .title = "Answers later", TEXT}},
+    {.path = "large",
+     .get = large_get,
+     .attrs = {.rt = "demo.large", .title = "Large text", TEXT}},
+    {.path = "large-update",
+     .get = update_any,
+     .put = update_any,
+     .attrs = {.rt = "demo.large-update", .title = "PUT a large body", TEXT}},
+    {.path = "large-create",
+     .post = create_post,
+     .attrs = {.rt = "demo.large-create", .title = "POST a large body", NOCT}},
+    /* The items POST creates; not listed, /large-create stands for them. */
+    {.path = "large-create/#",
+     .get = item_get,
+     .attrs = {.hidden = true, NOCT}},
+    {.path = "seg1/seg2/seg3",
+     .get = seg_get,
+     .attrs = {.rt = "demo.seg", .title = "Several segments", TEXT}},
+    {.path = "query",
+     .get = query_get,
+     .attrs = {.rt = "demo.query", .title = "Echoes Uri-Query", TEXT}},
+    {.path = "location-query",
+     .post = locquery_post,
+     .attrs = {.rt = "demo.location-query", .title = "Location-Query", NOCT}},
+    {.path = "multi-format",
+     .get = multi_get,
+     .attrs = {.rt = "demo.multi-format", .title = "text or JSON", TEXT}},
+    {.path = "validate",
+     .get = validate_any,
+     .put = validate_any,
+     .attrs = {.rt = "demo.validate", .title = "ETag validation", TEXT}},
+    {.path = "obs",
+     .get = obs_get,
+     .observable = true,
+     .attrs = {.rt = "demo.obs", .title = "Changes every second", TEXT}},
 };
 
 static void make_large(struct demo *d)
@@ -501,18 +452,18 @@ int demo_new(struct ck_ctx *ctx, struct demo **out)
   if (!d)
     return CK_ENOMEM;
   d->ctx = ctx;
-  blob_clear(&d->sink);
+  rep_clear(&d->sink);
   d->start = now_ms();
   d->next_tick = d->start + 1000;
   make_large(d);
   static const char upd[] =
-    "This is /large-update. PUT a new representation (Block1 for a large "
-    "one) and GET returns it byte for byte.\n";
+      "This is /large-update. PUT a new representation (Block1 for a large "
+      "one) and GET returns it byte for byte.\n";
   static const char val[] = "validate: version 1\n";
   d->tfd = -1;
   int rc = CK_ENOMEM;
-  if (blob_set(&d->update, (const uint8_t *)upd, sizeof upd - 1, 0) < 0 ||
-      blob_set(&d->validate, (const uint8_t *)val, sizeof val - 1, 0) < 0)
+  if (rep_set(&d->update, (const uint8_t *)upd, sizeof upd - 1, 0) < 0 ||
+      rep_set(&d->validate, (const uint8_t *)val, sizeof val - 1, 0) < 0)
     goto fail;
   d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (d->tfd < 0 || arm(d, d->next_tick) < 0) {
@@ -567,8 +518,7 @@ void demo_run(struct demo *d)
            "This response was sent separately, a second later.");
       int rc = ck_deferred_send(p->d);
       if (rc < 0)
-        log_warn("/separate: cannot send the response: %s",
-                 ck_strerror(rc));
+        log_warn("/separate: cannot send the response: %s", ck_strerror(rc));
     } else {
       if (p->due < next)
         next = p->due;
@@ -586,11 +536,11 @@ void demo_free(struct demo *d)
     return;
   for (unsigned i = 0; i < d->npending; i++)
     ck_deferred_drop(d->pending[i].d);
-  blob_clear(&d->sink);
-  blob_clear(&d->update);
-  blob_clear(&d->validate);
+  rep_clear(&d->sink);
+  rep_clear(&d->update);
+  rep_clear(&d->validate);
   for (unsigned i = 0; i < MAX_ITEMS; i++)
-    blob_clear(&d->items[i].b);
+    rep_clear(&d->items[i].rep);
   if (d->tfd >= 0)
     close(d->tfd);
   free(d);

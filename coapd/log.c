@@ -45,8 +45,8 @@ void coapd_log(enum coapd_log_level level, const char *fmt, ...)
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   size_t n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-  int k = snprintf(line + n, sizeof line - n, ".%03ldZ %s: ",
-                   ts.tv_nsec / 1000000, names[level]);
+  int k = snprintf(line + n, sizeof line - n,
+                   ".%03ldZ %s: ", ts.tv_nsec / 1000000, names[level]);
   if (k > 0)
     n += (size_t)k;
   va_list ap;

@@ -23,11 +23,11 @@ int coapd_log_level_parse(const char *s, enum coapd_log_level *out);
 
 /* Writes one line: "2024-05-01T12:00:00.123Z info: <message>". */
 void coapd_log(enum coapd_log_level level, const char *fmt, ...)
-  __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) coapd_log(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warn(...) coapd_log(LOG_LEVEL_WARN, __VA_ARGS__)
-#define log_info(...) coapd_log(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  coapd_log(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)  coapd_log(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) coapd_log(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 #endif

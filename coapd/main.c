@@ -47,13 +47,15 @@ static int open_endpoints(struct ck_ctx *ctx, const struct coapd_config *c,
     const struct coapd_listen *l = &c->listen[i];
     char a[CK_ADDR_STRLEN];
     ck_addr_format(&l->addr, a, sizeof a);
-    if (ck_ctx_listen(ctx, &l->addr) < 0) {
-      if (l->optional && (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
-        log_warn("cannot listen on %s (%s): no IPv6, continuing", a,
-                 strerror(errno));
+    int rc = ck_ctx_listen(ctx, &l->addr);
+    if (rc < 0) {
+      const char *why = rc == CK_ESYS ? strerror(errno) : ck_strerror(rc);
+      if (l->optional && rc == CK_ESYS &&
+          (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
+        log_warn("cannot listen on %s (%s): no IPv6, continuing", a, why);
         continue;
       }
-      log_error("cannot listen on %s: %s", a, strerror(errno));
+      log_error("cannot listen on %s: %s", a, why);
       return -1;
     }
     /* Port 0 picks a port: name the one we got. */
@@ -71,18 +73,27 @@ static int open_endpoints(struct ck_ctx *ctx, const struct coapd_config *c,
   return 0;
 }
 
-static void join_groups(struct ck_ctx *ctx)
+/* Joins the groups it can and names them in joined (for the start line);
+ * a group it cannot join is a warning: the host may lack IPv6, or the
+ * endpoints may be of the other family. */
+static void join_groups(struct ck_ctx *ctx, char *joined, size_t cap)
 {
   /* RFC 7252 §12.8: "All CoAP Nodes" of IPv4, IPv6 link- and site-local. */
   static const char *const groups[] = {"224.0.1.187", "ff02::fd", "ff05::fd"};
+  size_t used = 0;
+  joined[0] = '\0';
   for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
     int rc = ck_ctx_join(ctx, groups[i], NULL);
-    if (rc < 0)
-      log_warn("cannot join multicast group %s: %s%s%s", groups[i],
-               ck_strerror(rc), rc == CK_ESYS ? ": " : "",
-               rc == CK_ESYS ? strerror(errno) : "");
-    else
-      log_info("joined multicast group %s", groups[i]);
+    if (rc < 0) {
+      log_warn("cannot join multicast group %s: %s", groups[i],
+               rc == CK_ESYS        ? strerror(errno)
+               : rc == CK_ENOTFOUND ? "no endpoint of its address family"
+                                    : ck_strerror(rc));
+      continue;
+    }
+    int k = snprintf(joined + used, cap - used, " %s", groups[i]);
+    if (k > 0 && (size_t)k < cap - used)
+      used += (size_t)k;
   }
 }
 
@@ -130,23 +141,21 @@ static int serve(struct ck_ctx *ctx, struct demo *demo)
   return status;
 }
 
-static void log_stats(const struct ck_ctx *ctx)
+/* The shutdown line: why, and the library's counters. */
+static void log_stats(const struct ck_ctx *ctx, const char *why)
 {
   struct ck_stats s;
   ck_ctx_stats(ctx, &s);
-  log_info("stopped: rx %llu tx %llu malformed %llu duplicates %llu "
-           "retransmits %llu dropped %llu dedup_evictions %llu observers "
-           "%llu observers_rejected %llu uploads_rejected %llu",
-           (unsigned long long)s.rx_datagrams,
-           (unsigned long long)s.tx_datagrams,
-           (unsigned long long)s.rx_malformed,
-           (unsigned long long)s.rx_duplicates,
-           (unsigned long long)s.tx_retransmits,
-           (unsigned long long)s.tx_dropped,
-           (unsigned long long)s.dedup_evictions,
-           (unsigned long long)s.observers,
-           (unsigned long long)s.observers_rejected,
-           (unsigned long long)s.uploads_rejected);
+  log_info(
+      "stopped by %s: rx %llu tx %llu malformed %llu duplicates %llu "
+      "retransmits %llu dropped %llu dedup_evictions %llu observers "
+      "%llu observers_rejected %llu uploads_rejected %llu",
+      why, (unsigned long long)s.rx_datagrams,
+      (unsigned long long)s.tx_datagrams, (unsigned long long)s.rx_malformed,
+      (unsigned long long)s.rx_duplicates, (unsigned long long)s.tx_retransmits,
+      (unsigned long long)s.tx_dropped, (unsigned long long)s.dedup_evictions,
+      (unsigned long long)s.observers, (unsigned long long)s.observers_rejected,
+      (unsigned long long)s.uploads_rejected);
 }
 
 int main(int argc, char **argv)
@@ -163,18 +172,7 @@ int main(int argc, char **argv)
     log_error("cannot create the context: %s", ck_strerror(rc));
     return 1;
   }
-  struct demo *demo = NULL;
-  int status = 1;
-  char names[COAPD_MAX_LISTEN * CK_ADDR_STRLEN];
-  if (open_endpoints(ctx, &cfg, names, sizeof names) < 0)
-    goto out;
-  if (cfg.multicast)
-    join_groups(ctx);
-  if (cfg.demo && (rc = demo_new(ctx, &demo)) < 0) {
-    log_error("cannot add the demo resources: %s", ck_strerror(rc));
-    goto out;
-  }
-
+  /* From here on a signal stops coapd cleanly, even during the start. */
   stop_fd = ck_stop_fd(ctx);
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -184,13 +182,25 @@ int main(int argc, char **argv)
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  log_info("coapd %s listening on %s%s%s", COAPD_VERSION, names,
-           cfg.multicast ? ", multicast" : "", demo ? ", demo resources" : "");
+  struct demo *demo = NULL;
+  int status = 1;
+  char names[COAPD_MAX_LISTEN * CK_ADDR_STRLEN], groups[64] = "";
+  if (open_endpoints(ctx, &cfg, names, sizeof names) < 0)
+    goto out;
+  if (cfg.multicast)
+    join_groups(ctx, groups, sizeof groups);
+  if (cfg.demo && (rc = demo_new(ctx, &demo)) < 0) {
+    log_error("cannot add the demo resources: %s", ck_strerror(rc));
+    goto out;
+  }
+
+  log_info("coapd %s listening on %s%s%s%s", COAPD_VERSION, names,
+           groups[0] ? ", multicast groups" : "", groups,
+           demo ? ", demo resources" : "");
   status = serve(ctx, demo);
-  if (stop_signal)
-    log_info("%s received, shutting down",
-             stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-  log_stats(ctx);
+  log_stats(ctx, !stop_signal            ? "an error"
+                 : stop_signal == SIGINT ? "SIGINT"
+                                         : "SIGTERM");
 out:
   demo_free(demo);
   ck_ctx_free(ctx);
