@@ -472,6 +472,10 @@ int demo_new(struct ck_ctx *ctx, struct demo **out)
   }
   if ((rc = add_resources(d)) < 0)
     goto fail;
+  /* rep.c evaluates the conditional options for every stored
+   * representation, so the library must not refuse them. */
+  ck_ctx_recognize_option(ctx, CK_OPT_IF_MATCH);
+  ck_ctx_recognize_option(ctx, CK_OPT_IF_NONE_MATCH);
   *out = d;
   return 0;
 fail:

@@ -25,6 +25,11 @@ struct ck_deferred {
   struct ck__reply rp;
   struct ck__dd_entry *dd;
   uint32_t dd_gen;
+  /* A deferred observe registration: the resource and a copy of the
+   * request, registered when the answer is sent. */
+  struct ck_resource *obs_res;
+  uint8_t *obs_req;
+  size_t obs_req_len;
   struct ck_response resp;
 };
 
@@ -643,14 +648,41 @@ const struct ck_addr *ck_deferred_peer(const struct ck_deferred *d)
   return &d->rp.peer;
 }
 
+static void register_deferred(struct ck_deferred *d)
+{
+  struct ck_msg m;
+  if (!d->obs_res || ck_msg_parse(&m, d->obs_req, d->obs_req_len) < 0)
+    return;
+  struct ck_request req = {.ctx = d->ctx,
+                           .ep = d->rp.ep,
+                           .msg = &m,
+                           .peer = &d->rp.peer,
+                           .body = m.payload,
+                           .body_len = m.payload_len};
+  if (CK_CODE_CLASS(d->resp.code) == 2 &&
+      ck__observe_add(d->ctx, d->obs_res, &req) == 0) {
+    d->rp.observe = true;
+    d->rp.obs_seq = d->obs_res->obs_seq;
+  } else {
+    ck__observe_remove_req(d->ctx, d->obs_res, &req);
+  }
+}
+
+static void deferred_free(struct ck_deferred *d)
+{
+  ck__resp_free(&d->resp);
+  free(d->obs_req);
+  free(d);
+}
+
 int ck_deferred_send(struct ck_deferred *d)
 {
   if (!d)
     return CK_EINVAL;
   deferred_unlink(d);
+  register_deferred(d);
   int rc = ck__send_reply(d->ctx, &d->rp, &d->resp, deferred_dd(d));
-  ck__resp_free(&d->resp);
-  free(d);
+  deferred_free(d);
   return rc < 0 ? rc : 0;
 }
 
@@ -662,8 +694,7 @@ void ck_deferred_drop(struct ck_deferred *d)
   struct ck__dd_entry *dd = deferred_dd(d);
   if (dd)
     dd->state = CK__DD_ANSWERED;
-  ck__resp_free(&d->resp);
-  free(d);
+  deferred_free(d);
 }
 
 /* --- routing and dispatch --- */
@@ -861,6 +892,8 @@ static void dispatch(struct ck__ep *ep, const struct ck_addr *from,
   }
   memset(&d->timer, 0, sizeof d->timer);
   d->ctx = ctx;
+  d->obs_res = NULL;
+  d->obs_req = NULL;
   d->dd = dd;
   d->dd_gen = dd ? dd->gen : 0;
   struct ck_response *resp = &d->resp;
@@ -927,8 +960,16 @@ static void dispatch(struct ck__ep *ep, const struct ck_addr *from,
   if (completed_upload)
     ck__block1_done(ctx);
   if (!resp->deferred) {
-    /* Deferred: d now belongs to the handler. Requests with an
-     * observation are registered when the deferred answer is sent. */
+    /* Deferred: d now belongs to the handler. An observation is
+     * registered when the deferred answer is sent. */
+    if (has_obs && obs == 0) {
+      d->obs_req = malloc(m->len);
+      if (d->obs_req) {
+        memcpy(d->obs_req, m->data, m->len);
+        d->obs_req_len = m->len;
+        d->obs_res = r;
+      }
+    }
     return;
   }
   resp->deferred = false;
@@ -1121,10 +1162,13 @@ static struct srv_lists *lists(struct ck_ctx *ctx)
 
 int ck__srv_init(struct ck_ctx *ctx)
 {
+  /* If-Match and If-None-Match are not here: only the application knows
+   * a representation's ETag and existence, so a server that does not
+   * evaluate them must refuse them with 4.02 (RFC 7252 §5.4.1) until it
+   * says it does with ck_ctx_recognize_option(). */
   static const uint16_t understood[] = {
-    CK_OPT_IF_MATCH,  CK_OPT_URI_HOST, CK_OPT_IF_NONE_MATCH,
-    CK_OPT_URI_PORT,  CK_OPT_URI_PATH, CK_OPT_URI_QUERY,
-    CK_OPT_ACCEPT,    CK_OPT_BLOCK2,   CK_OPT_BLOCK1,
+    CK_OPT_URI_HOST, CK_OPT_URI_PORT, CK_OPT_URI_PATH, CK_OPT_URI_QUERY,
+    CK_OPT_ACCEPT,   CK_OPT_BLOCK2,   CK_OPT_BLOCK1,
   };
   for (size_t i = 0; i < sizeof understood / sizeof understood[0]; i++)
     ck_ctx_recognize_option(ctx, understood[i]);

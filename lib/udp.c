@@ -184,7 +184,6 @@ int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
   if (fam == AF_INET6)
     /* [::] and 0.0.0.0 are separate endpoints, as libcoap has them. */
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   int rcv = ctx->cfg.rcvbuf, snd = ctx->cfg.sndbuf;
   /* Best effort: without CAP_NET_ADMIN the kernel caps these at rmem_max,
    * which is still better than the default. */

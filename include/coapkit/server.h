@@ -102,7 +102,10 @@ size_t ck_resource_observers(const struct ck_resource *r);
 const char *ck_resource_path(const struct ck_resource *r);
 
 /* Marks a critical option number as understood by the application's
- * handlers, so requests carrying it are not refused with 4.02. */
+ * handlers, so requests carrying it are not refused with 4.02. The
+ * library understands the Uri-*, Accept and Block options itself; a
+ * server whose handlers evaluate If-Match and If-None-Match against
+ * their representations (RFC 7252 §5.10.8) declares them here. */
 int ck_ctx_recognize_option(struct ck_ctx *ctx, uint16_t num);
 
 /* --- requests --- */
@@ -166,8 +169,11 @@ enum {
 
 /* Takes the answer out of the handler: the handler returns without a
  * response and answers later with ck_deferred_response() and
- * ck_deferred_send(). Returns the handle, or NULL when out of memory (the
- * request then gets 5.03). */
+ * ck_deferred_send(). A deferred GET with Observe=0 on an observable
+ * resource registers its observer when the 2.xx answer is sent. Returns
+ * the handle, or NULL when the handler runs for a notification (which
+ * cannot be deferred) or memory ran out; the handler must then answer at
+ * once. */
 struct ck_deferred *ck_response_defer(struct ck_response *r, unsigned flags);
 
 /* The response to fill for a deferred request; valid until

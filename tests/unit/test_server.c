@@ -34,6 +34,7 @@ struct fixture {
   unsigned calls;
   struct ck_deferred *deferred;
   struct ck_resource *obs;
+  struct ck_resource *slow;
 };
 
 static struct fixture *F;
@@ -102,6 +103,8 @@ static int setup(void **state)
   ck_resource_consumes(r, fmts, 2);
   ck_resource_new(f.ctx, "slow", &r);
   ck_resource_handler(r, CK_GET, h_defer, NULL);
+  ck_resource_observable(r, true, false);
+  f.slow = r;
   ck_resource_new(f.ctx, "obs", &f.obs);
   ck_resource_handler(f.obs, CK_GET, h_get, NULL);
   ck_resource_observable(f.obs, true, false);
@@ -380,6 +383,37 @@ static void test_separate_response_acked(void **state)
   expect_nothing();
 }
 
+static void test_observe_deferred(void **state)
+{
+  (void)state;
+  /* A deferred answer to a registration registers when it is sent. */
+  send_req(CK_TYPE_CON, CK_GET, 750, NULL, CK_OPT_OBSERVE, "#0",
+           CK_OPT_URI_PATH, "slow", 0);
+  expect_nothing();
+  assert_non_null(F->deferred);
+  assert_int_equal(ck_resource_observers(F->slow), 0);
+  ck_response_content(ck_deferred_response(F->deferred), 0, "v", 1);
+  ck_deferred_send(F->deferred);
+  F->deferred = NULL;
+  expect(CK_TYPE_ACK, CK_CONTENT);
+  assert_int_equal(ck_msg_opt_count(&rx, CK_OPT_OBSERVE), 1);
+  assert_int_equal(ck_resource_observers(F->slow), 1);
+}
+
+static void test_conditional_options(void **state)
+{
+  (void)state;
+  /* Not evaluated by the library: refused until the application says
+   * its handlers do. */
+  send_req(CK_TYPE_CON, CK_PUT, 760, "x", CK_OPT_IF_NONE_MATCH, "",
+           CK_OPT_URI_PATH, "r", 0);
+  expect(CK_TYPE_ACK, CK_BAD_OPTION);
+  ck_ctx_recognize_option(F->ctx, CK_OPT_IF_NONE_MATCH);
+  send_req(CK_TYPE_CON, CK_PUT, 761, "x", CK_OPT_IF_NONE_MATCH, "",
+           CK_OPT_URI_PATH, "r", 0);
+  expect(CK_TYPE_ACK, CK_CREATED);
+}
+
 static void test_observe(void **state)
 {
   (void)state;
@@ -509,14 +543,14 @@ static void test_block2_and_wellknown(void **state)
   uint32_t cf;
   assert_int_equal(ck_msg_opt_uint(&rx, CK_OPT_CONTENT_FORMAT, &cf), 0);
   assert_int_equal(cf, CK_CF_LINK_FORMAT);
-  const char want[] = "</r>,</slow>,</obs>;obs";
+  const char want[] = "</r>,</slow>;obs,</obs>;obs";
   assert_int_equal(rx.payload_len, strlen(want));
   assert_memory_equal(rx.payload, want, strlen(want));
   send_req(CK_TYPE_CON, CK_GET, 1001, NULL, CK_OPT_URI_PATH, ".well-known",
            CK_OPT_URI_PATH, "core", CK_OPT_URI_QUERY, "href=/s*", 0);
   expect(CK_TYPE_ACK, CK_CONTENT);
-  assert_int_equal(rx.payload_len, 7);
-  assert_memory_equal(rx.payload, "</slow>", 7);
+  assert_int_equal(rx.payload_len, 11);
+  assert_memory_equal(rx.payload, "</slow>;obs", 11);
   /* Block2 with a 16-byte block: the second block of the document. */
   send_req(CK_TYPE_CON, CK_GET, 1002, NULL, CK_OPT_URI_PATH, ".well-known",
            CK_OPT_URI_PATH, "core", CK_OPT_BLOCK2, "#16", 0);
@@ -605,6 +639,9 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_separate_response_acked, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_observe, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_observe_deferred, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_conditional_options, setup,
+                                    teardown),
     cmocka_unit_test_setup_teardown(test_block1, setup, teardown),
     cmocka_unit_test_setup_teardown(test_block1_put_retransmitted, setup,
                                     teardown),
