@@ -1,5 +1,6 @@
-/* The server: resources and their handlers, and the path of a request
- * from the transport to a handler and back (RFC 7252 §5, §8).
+/* The server's request path: from the transport to a handler and back
+ * (RFC 7252 §5, §8). Resources live in resource.c, request and response
+ * objects in response.c, /.well-known/core in wellknown.c.
  *
  * ck__input() receives every datagram. Malformed ones get RST when
  * confirmable (§4.2) and are dropped otherwise; ACK and RST go to the
@@ -13,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "coapkit/cf.h"
-#include "coapkit/link.h"
 #include "coapkit/opt.h"
 #include "srv.h"
 
@@ -50,393 +49,6 @@ struct srv_lists {
 };
 
 static struct srv_lists *lists(struct ck_ctx *ctx);
-
-/* --- resources --- */
-
-static char *dupstr(const char *s)
-{
-  if (!s)
-    return NULL;
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d)
-    memcpy(d, s, n);
-  return d;
-}
-
-int ck_resource_new(struct ck_ctx *ctx, const char *path,
-                    struct ck_resource **out)
-{
-  if (!ctx || !path || !out)
-    return CK_EINVAL;
-  while (*path == '/')
-    path++;
-  size_t n = strlen(path);
-  bool tree = false;
-  if (n >= 1 && path[n - 1] == '#' && (n == 1 || path[n - 2] == '/')) {
-    tree = true;
-    n = n >= 2 ? n - 2 : 0;
-  }
-  while (n > 0 && path[n - 1] == '/')
-    n--;
-  for (struct ck_resource *r = ctx->resources; r; r = r->next)
-    if (r->tree == tree && r->path_len == n && memcmp(r->path, path, n) == 0)
-      return CK_EEXIST;
-  struct ck_resource *r = calloc(1, sizeof *r);
-  if (!r || !(r->path = malloc(n + 1))) {
-    free(r);
-    return CK_ENOMEM;
-  }
-  memcpy(r->path, path, n);
-  r->path[n] = '\0';
-  r->path_len = n;
-  r->tree = tree;
-  r->ctx = ctx;
-  r->ct = -1;
-  if (ctx->resources_tail)
-    ctx->resources_tail->next = r;
-  else
-    ctx->resources = r;
-  ctx->resources_tail = r;
-  *out = r;
-  return 0;
-}
-
-int ck_resource_handler(struct ck_resource *r, uint8_t method,
-                        ck_handler_fn fn, void *user)
-{
-  if (!r || method < CK_GET || method > CK_IPATCH)
-    return CK_EINVAL;
-  r->handlers[method] = fn;
-  r->users[method] = user;
-  return 0;
-}
-
-int ck_resource_attrs(struct ck_resource *r, const struct ck_resource_attrs *a)
-{
-  char *rt = dupstr(a->rt), *iface = dupstr(a->iface),
-       *title = dupstr(a->title);
-  if ((a->rt && !rt) || (a->iface && !iface) || (a->title && !title)) {
-    free(rt);
-    free(iface);
-    free(title);
-    return CK_ENOMEM;
-  }
-  free(r->rt);
-  free(r->iface);
-  free(r->title);
-  r->rt = rt;
-  r->iface = iface;
-  r->title = title;
-  r->ct = a->ct;
-  r->sz = a->sz;
-  r->hidden = a->hidden;
-  return 0;
-}
-
-static int set_formats(uint16_t *dst, uint8_t *count, const uint16_t *cfs,
-                       size_t n)
-{
-  if (n > CK__MAX_FORMATS || (n && !cfs))
-    return CK_EINVAL;
-  if (n)
-    memcpy(dst, cfs, n * sizeof *cfs);
-  *count = (uint8_t)n;
-  return 0;
-}
-
-int ck_resource_produces(struct ck_resource *r, const uint16_t *cfs, size_t n)
-{
-  return set_formats(r->produces, &r->nproduces, cfs, n);
-}
-
-int ck_resource_consumes(struct ck_resource *r, const uint16_t *cfs, size_t n)
-{
-  return set_formats(r->consumes, &r->nconsumes, cfs, n);
-}
-
-void ck_resource_observable(struct ck_resource *r, bool observable, bool con)
-{
-  r->observable = observable;
-  r->con_notify = con;
-}
-
-size_t ck_resource_observers(const struct ck_resource *r)
-{
-  return r->nobs;
-}
-
-const char *ck_resource_path(const struct ck_resource *r)
-{
-  return r->path;
-}
-
-int ck_ctx_recognize_option(struct ck_ctx *ctx, uint16_t num)
-{
-  ctx->known_opts[num / 64] |= 1ull << (num % 64);
-  return 0;
-}
-
-static bool known_opt(const struct ck_ctx *ctx, uint16_t num)
-{
-  return (ctx->known_opts[num / 64] >> (num % 64)) & 1;
-}
-
-/* --- requests --- */
-
-uint8_t ck_request_method(const struct ck_request *req)
-{
-  return req->msg->code;
-}
-
-const struct ck_msg *ck_request_msg(const struct ck_request *req)
-{
-  return req->msg;
-}
-
-const struct ck_addr *ck_request_peer(const struct ck_request *req)
-{
-  return req->peer;
-}
-
-bool ck_request_multicast(const struct ck_request *req)
-{
-  return req->multicast;
-}
-
-const uint8_t *ck_request_payload(const struct ck_request *req, size_t *len)
-{
-  *len = req->body_len;
-  return req->body;
-}
-
-int ck_request_query(const struct ck_request *req, const char *key,
-                     const char **val, size_t *len)
-{
-  size_t klen = strlen(key);
-  struct ck_opt_iter it;
-  struct ck_opt o;
-  ck_opt_iter_init(&it, req->msg);
-  while (ck_opt_next(&it, &o)) {
-    if (o.num != CK_OPT_URI_QUERY)
-      continue;
-    if (o.len < klen || memcmp(o.val, key, klen) != 0)
-      continue;
-    if (o.len == klen) {
-      *val = (const char *)o.val + klen;
-      *len = 0;
-      return 0;
-    }
-    if (o.val[klen] == '=') {
-      *val = (const char *)o.val + klen + 1;
-      *len = o.len - klen - 1;
-      return 0;
-    }
-  }
-  return CK_ENOTFOUND;
-}
-
-int ck_request_path(const struct ck_request *req, char *buf, size_t cap)
-{
-  size_t n = 0;
-  bool first = true;
-  struct ck_opt_iter it;
-  struct ck_opt o;
-  if (cap == 0)
-    return CK_ENOSPC;
-  ck_opt_iter_init(&it, req->msg);
-  while (ck_opt_next(&it, &o)) {
-    if (o.num < CK_OPT_URI_PATH)
-      continue;
-    if (o.num > CK_OPT_URI_PATH)
-      break;
-    if (n + (first ? 0 : 1) + o.len >= cap)
-      return CK_ENOSPC;
-    if (!first)
-      buf[n++] = '/';
-    memcpy(buf + n, o.val, o.len);
-    n += o.len;
-    first = false;
-  }
-  buf[n] = '\0';
-  return (int)n;
-}
-
-uint32_t ck_request_uint(const struct ck_request *req, uint16_t num,
-                         uint32_t def)
-{
-  uint32_t v;
-  return ck_msg_opt_uint(req->msg, num, &v) == 0 ? v : def;
-}
-
-bool ck_request_has(const struct ck_request *req, uint16_t num)
-{
-  struct ck_opt o;
-  return ck_msg_opt(req->msg, num, &o) == 0;
-}
-
-/* --- responses --- */
-
-static uint8_t default_code(uint8_t method)
-{
-  switch (method) {
-  case CK_GET:
-  case CK_FETCH:
-    return CK_CONTENT;
-  case CK_DELETE:
-    return CK_DELETED;
-  default:
-    return CK_CHANGED;
-  }
-}
-
-void ck__resp_init(struct ck_response *r, uint8_t method)
-{
-  r->code = default_code(method);
-  r->deferred = false;
-  r->err = 0;
-  r->nopts = 0;
-  r->optbuf_len = 0;
-  r->payload_len = 0;
-  r->payload = r->inl;
-}
-
-void ck__resp_free(struct ck_response *r)
-{
-  if (r->payload != r->inl)
-    free(r->payload);
-  r->payload = r->inl;
-  r->payload_len = 0;
-}
-
-void ck_response_code(struct ck_response *r, uint8_t code)
-{
-  r->code = code;
-}
-
-int ck_response_opt(struct ck_response *r, uint16_t num, const void *val,
-                    size_t len)
-{
-  if (r->nopts >= CK__RESP_OPTS || len > CK__RESP_OPTBUF - r->optbuf_len)
-    return r->err = CK_ENOSPC;
-  struct ck__resp_opt *o = &r->opts[r->nopts++];
-  o->num = num;
-  o->off = (uint16_t)r->optbuf_len;
-  o->len = (uint16_t)len;
-  if (len)
-    memcpy(r->optbuf + r->optbuf_len, val, len);
-  r->optbuf_len += len;
-  return 0;
-}
-
-int ck_response_opt_uint(struct ck_response *r, uint16_t num, uint32_t v)
-{
-  uint8_t b[4];
-  return ck_response_opt(r, num, b, ck_opt_uint_encode(v, b));
-}
-
-int ck_response_opt_str(struct ck_response *r, uint16_t num, const char *s)
-{
-  return ck_response_opt(r, num, s, strlen(s));
-}
-
-bool ck__resp_has_opt(const struct ck_response *r, uint16_t num)
-{
-  for (unsigned i = 0; i < r->nopts; i++)
-    if (r->opts[i].num == num)
-      return true;
-  return false;
-}
-
-int ck_response_payload(struct ck_response *r, const void *p, size_t len)
-{
-  ck__resp_free(r);
-  if (len > sizeof r->inl) {
-    r->payload = malloc(len);
-    if (!r->payload) {
-      r->payload = r->inl;
-      return r->err = CK_ENOMEM;
-    }
-  }
-  if (len)
-    memcpy(r->payload, p, len);
-  r->payload_len = len;
-  return 0;
-}
-
-int ck_response_content(struct ck_response *r, uint16_t cf, const void *p,
-                        size_t len)
-{
-  int rc = ck_response_opt_uint(r, CK_OPT_CONTENT_FORMAT, cf);
-  return rc < 0 ? rc : ck_response_payload(r, p, len);
-}
-
-/* 64-bit FNV-1a of the representation, seeded per context: an ETag that
- * changes when the bytes change (RFC 7959 §2.4 wants one per
- * representation so that clients can tell blocks apart). */
-static uint64_t etag_of(const struct ck_ctx *ctx, const uint8_t *p,
-                        size_t n)
-{
-  uint64_t h = 14695981039346656037ull ^ ctx->etag_seed;
-  for (size_t i = 0; i < n; i++)
-    h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
-int ck__build_response(struct ck_ctx *ctx, uint8_t *buf, size_t cap,
-                       uint8_t type, uint16_t mid, const uint8_t *token,
-                       uint8_t tkl, struct ck_response *resp,
-                       const struct ck__reply *rp)
-{
-  struct ck_builder b;
-  ck_builder_init(&b, buf, cap, (enum ck_type)type, resp->code, mid);
-  ck_builder_token(&b, token, tkl);
-  for (unsigned i = 0; i < resp->nopts; i++)
-    ck_builder_opt(&b, resp->opts[i].num, resp->optbuf + resp->opts[i].off,
-                   resp->opts[i].len);
-  if (rp->observe)
-    ck_builder_opt_uint(&b, CK_OPT_OBSERVE, rp->obs_seq & 0xffffff);
-  if (rp->has_block1)
-    ck_builder_opt_uint(&b, CK_OPT_BLOCK1, rp->block1);
-
-  const uint8_t *pl = resp->payload;
-  size_t plen = resp->payload_len;
-  /* RFC 7959 §2.2: the client's Block2 SZX is the most it will take; with
-   * none, 1024 bytes keeps a response within a 1152-byte datagram. */
-  struct ck_block want = {.num = 0, .more = false, .szx = 6};
-  if (rp->has_block2 && ck_block_decode(rp->block2, &want) < 0)
-    want.szx = 6;
-  size_t bsize = CK_BLOCK_SIZE(want.szx);
-  bool sliced = plen > bsize || (rp->has_block2 && want.num > 0);
-  uint64_t etag = 0;
-  if (sliced) {
-    size_t off = (size_t)want.num * bsize;
-    if (off >= plen) {
-      /* A block past the end of the representation (sliced with off 0
-       * implies plen > bsize, so this is never the first block). */
-      ck_builder_init(&b, buf, cap, (enum ck_type)type, CK_BAD_OPTION, mid);
-      ck_builder_token(&b, token, tkl);
-      return ck_builder_finish(&b);
-    }
-    struct ck_block out = {.num = want.num, .szx = want.szx};
-    out.more = off + bsize < plen;
-    uint32_t v;
-    ck_block_encode(&out, &v);
-    ck_builder_opt_uint(&b, CK_OPT_BLOCK2, v);
-    if (want.num == 0 || rp->want_size2)
-      ck_builder_opt_uint(&b, CK_OPT_SIZE2, (uint32_t)plen);
-    if (!ck__resp_has_opt(resp, CK_OPT_ETAG)) {
-      etag = etag_of(ctx, pl, plen);
-      ck_builder_opt(&b, CK_OPT_ETAG, &etag, sizeof etag);
-    }
-    pl += off;
-    plen = plen - off < bsize ? plen - off : bsize;
-  } else if (rp->want_size2 && !ck__resp_has_opt(resp, CK_OPT_SIZE2)) {
-    ck_builder_opt_uint(&b, CK_OPT_SIZE2, (uint32_t)plen);
-  }
-  ck_builder_payload(&b, pl, plen);
-  return ck_builder_finish(&b);
-}
 
 /* RFC 7967 §2.1: bit 2 suppresses 2.xx, bit 8 4.xx, bit 16 5.xx. */
 static bool suppressed(uint32_t no_response, uint8_t code)
@@ -737,7 +349,7 @@ static uint8_t check_options(struct ck_ctx *ctx, const struct ck_msg *m)
     prev = o.num;
     if (!ck_opt_is_critical(o.num))
       continue;
-    if (!known_opt(ctx, o.num))
+    if (!ck__known_opt(ctx, o.num))
       return CK_BAD_OPTION;
     const struct ck_optdef *d = ck_opt_def(o.num);
     if (d && (!ck_opt_len_ok(o.num, o.len) || (repeated && !d->repeatable)))
@@ -752,16 +364,6 @@ static bool in_list(const uint16_t *l, unsigned n, uint32_t v)
     if (l[i] == v)
       return true;
   return false;
-}
-
-static void well_known(struct ck_ctx *ctx, const struct ck_request *req,
-                       struct ck_response *resp);
-
-void ck__run_handler(struct ck_resource *r, const struct ck_request *req,
-                     struct ck_response *resp)
-{
-  uint8_t method = req->msg->code;
-  r->handlers[method](r, req, resp, r->users[method]);
 }
 
 static bool idempotent(uint8_t method)
@@ -905,7 +507,7 @@ static void dispatch(struct ck__ep *ep, const struct ck_addr *from,
     if (m->code != CK_GET)
       resp->code = CK_METHOD_NOT_ALLOWED;
     else
-      well_known(ctx, &req, resp);
+      ck__well_known(ctx, &req, resp);
     d->rp = rp;
     goto send;
   }
@@ -1059,92 +661,6 @@ void ck__input(struct ck__ep *ep, const struct ck_addr *from,
   dispatch(ep, from, &m, mc);
 }
 
-/* --- /.well-known/core (RFC 6690 §4) --- */
-
-static void add_param(struct ck_link *l, const char *name, const char *val,
-                      bool quoted)
-{
-  struct ck_link_param *p = &l->params[l->nparams++];
-  p->name = name;
-  p->name_len = strlen(name);
-  p->val = val;
-  p->val_len = val ? strlen(val) : 0;
-  p->quoted = quoted;
-}
-
-static void well_known(struct ck_ctx *ctx, const struct ck_request *req,
-                       struct ck_response *resp)
-{
-  /* RFC 6690 §4.1: one query parameter filters the links. */
-  const uint8_t *filter = NULL;
-  size_t flen = 0;
-  struct ck_opt q;
-  if (ck_msg_opt(req->msg, CK_OPT_URI_QUERY, &q) == 0) {
-    filter = q.val;
-    flen = q.len;
-  }
-  size_t cap = 4096;
-  char *buf = NULL;
-  int n;
-  /* Bounded: the buffer doubles up to 1 MiB. */
-  for (;;) {
-    char *nb = realloc(buf, cap);
-    if (!nb) {
-      free(buf);
-      resp->code = CK_SERVICE_UNAVAILABLE;
-      return;
-    }
-    buf = nb;
-    struct ck_link_writer w;
-    ck_link_writer_init(&w, buf, cap);
-    for (struct ck_resource *r = ctx->resources; r; r = r->next) {
-      if (r->hidden)
-        continue;
-      struct ck_link l;
-      char target[1100];
-      char ctbuf[16], szbuf[16];
-      int tl = snprintf(target, sizeof target, "/%s", r->path);
-      if (tl < 0 || (size_t)tl >= sizeof target)
-        continue;
-      l.target = target;
-      l.target_len = (size_t)tl;
-      l.nparams = 0;
-      if (r->ct >= 0) {
-        snprintf(ctbuf, sizeof ctbuf, "%d", r->ct);
-        add_param(&l, "ct", ctbuf, false);
-      }
-      if (r->rt)
-        add_param(&l, "rt", r->rt, true);
-      if (r->iface)
-        add_param(&l, "if", r->iface, true);
-      if (r->sz) {
-        snprintf(szbuf, sizeof szbuf, "%u", r->sz);
-        add_param(&l, "sz", szbuf, false);
-      }
-      if (r->title)
-        add_param(&l, "title", r->title, true);
-      if (r->observable)
-        add_param(&l, "obs", NULL, false);
-      if (filter && !ck_link_match(&l, (const char *)filter, flen))
-        continue;
-      ck_link_write(&w, &l);
-    }
-    n = ck_link_writer_finish(&w);
-    if (n != CK_ENOSPC || cap >= (1u << 20))
-      break;
-    cap *= 2;
-  }
-  if (n < 0) {
-    resp->code = CK_INTERNAL_SERVER_ERROR;
-  } else if (filter && n == 0) {
-    /* RFC 6690 §4.1: no match is answered with 4.04. */
-    resp->code = CK_NOT_FOUND;
-  } else {
-    ck_response_content(resp, CK_CF_LINK_FORMAT, buf, (size_t)n);
-  }
-  free(buf);
-}
-
 /* --- lifetime --- */
 
 static void sweep(struct ck__timer *t)
@@ -1198,17 +714,7 @@ void ck__srv_close(struct ck_ctx *ctx)
   }
   ck__observe_close(ctx);
   ck__uploads_close(ctx);
-  struct ck_resource *r = ctx->resources;
-  while (r) {
-    struct ck_resource *next = r->next;
-    free(r->path);
-    free(r->rt);
-    free(r->iface);
-    free(r->title);
-    free(r);
-    r = next;
-  }
-  ctx->resources = ctx->resources_tail = NULL;
+  ck__resources_free(ctx);
   free(ctx->srv_lists);
   ctx->srv_lists = NULL;
   free(ctx->spare_deferred);

@@ -131,7 +131,15 @@ bool ck__observe_rst(struct ck_ctx *ctx, const struct ck_addr *peer,
                      uint16_t mid);
 void ck__observe_resource_free(struct ck_ctx *ctx, struct ck_resource *r);
 
-/* server.c: runs the handler of r for req into resp. */
+/* resource.c */
+bool ck__known_opt(const struct ck_ctx *ctx, uint16_t num);
+void ck__resources_free(struct ck_ctx *ctx);
+
+/* wellknown.c: answers GET /.well-known/core. */
+void ck__well_known(struct ck_ctx *ctx, const struct ck_request *req,
+                    struct ck_response *resp);
+
+/* resource.c: runs the handler of r for req into resp. */
 void ck__run_handler(struct ck_resource *r, const struct ck_request *req,
                      struct ck_response *resp);
 
