@@ -56,6 +56,7 @@ struct ck_call {
   bool queued, done, in_cb, cancel_pending, cancel_proactive;
   bool waiting;  /* awaiting a separate or NON response */
   bool uploading, downloading, registered, cancelling;
+  bool unreach;  /* marked by an ICMP error, about to be finished */
   uint8_t tkl, alt_tkl;
   uint8_t token[CK_TOKEN_MAX];
   uint8_t alt_token[CK_TOKEN_MAX]; /* block requests after a notification */
@@ -241,8 +242,11 @@ static int make_template(struct ck_call *call, const struct ck_req *req,
     return n;
   size_t used = 0;
   int rc = 0;
+  /* RFC 7252 §6.4 step 7: Uri-Port only when it differs from the
+   * destination port, and we always send to the URI's own port. */
   for (int i = 0; i < n && rc == 0; i++)
-    rc = add_opt(call, &used, cap, uo[i].num, uo[i].val, uo[i].len);
+    if (uo[i].num != CK_OPT_URI_PORT)
+      rc = add_opt(call, &used, cap, uo[i].num, uo[i].val, uo[i].len);
   uint8_t b[4];
   if (rc == 0 && req->content_format >= 0)
     rc = add_opt(call, &used, cap, CK_OPT_CONTENT_FORMAT, b,
@@ -359,6 +363,9 @@ int ck_client_send(struct ck_client *c, const struct ck_req *req,
     c->calls->prev = call;
   c->calls = call;
   c->stats.requests++;
+  /* Called from outside the loop, perhaps long after it last read the
+   * clock: timeouts and the RTT count from now, not from then. */
+  ck__loop_update(&c->ctx->loop);
   call->t_first = ck__loop_now(&c->ctx->loop);
   /* The call counts itself: queue when others already fill NSTART. */
   if (!call->non && !call->multicast &&
@@ -899,16 +906,23 @@ void ck__client_icmp(struct ck_ctx *ctx, const struct ck_addr *peer, int err)
 {
   /* CON calls fail through their pending transmission... */
   ck__con_fail_peer(ctx, peer, err);
-  /* ...and NON calls waiting for that peer directly. */
-  for (struct ck_client *c = ctx->clients; c; c = c->next) {
-    struct ck_call *x = c->calls;
-    while (x) {
-      struct ck_call *next = x->next;
-      if (!x->done && !x->multicast && x->waiting &&
-          ck_addr_equal(&x->peer, peer))
-        finish(x, err, NULL, NULL);
-      x = next;
-    }
+  /* ...and NON calls waiting for that peer directly. A final callback
+   * may cancel other calls (freeing them) or start new ones, so no list
+   * pointer survives a finish(): mark the calls this error concerns, then
+   * finish the marked ones one at a time, each found afresh. */
+  for (struct ck_client *c = ctx->clients; c; c = c->next)
+    for (struct ck_call *x = c->calls; x; x = x->next)
+      x->unreach = !x->done && !x->multicast && x->waiting &&
+                   ck_addr_equal(&x->peer, peer);
+  for (;;) {
+    struct ck_call *x = NULL;
+    for (struct ck_client *c = ctx->clients; c && !x; c = c->next)
+      for (x = c->calls; x && !x->unreach; x = x->next)
+        ;
+    if (!x)
+      return;
+    x->unreach = false;
+    finish(x, err, NULL, NULL);
   }
 }
 

@@ -1,0 +1,164 @@
+#!/bin/sh
+# The examples in examples/ against libcoap's coap-server-notls on
+# loopback, with their output checked: discover lists the server's links,
+# put creates and then changes a resource that get reads back, get shows
+# a 4.04 as a code (exit 0) and an unreachable server as an error (exit
+# 1), and observe prints the notifications asked for and then cancels,
+# which the server's log (-v 7) must show, or fails on a missing
+# resource. Every run is bounded by
+# timeout(1); the server started here is killed by PID on exit.
+#
+# Usage: examples.sh GET PUT OBSERVE DISCOVER   (the example_* programs)
+set -u
+
+if [ $# -ne 4 ]; then
+  echo "usage: examples.sh EXAMPLE_GET EXAMPLE_PUT EXAMPLE_OBSERVE" \
+    "EXAMPLE_DISCOVER"
+  exit 2
+fi
+GET=$1 PUT=$2 OBSERVE=$3 DISCOVER=$4
+SERVER=coap-server-notls
+if ! command -v "$SERVER" >/dev/null 2>&1; then
+  echo "FAIL: $SERVER not installed (Debian package libcoap3-bin)"
+  exit 1
+fi
+
+T=$(mktemp -d)
+SRV_PID=
+cleanup() {
+  if [ -n "$SRV_PID" ]; then
+    kill "$SRV_PID" 2>/dev/null
+    wait "$SRV_PID" 2>/dev/null
+  fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() {
+  echo "FAIL: $*"
+  [ -n "${OUT:-}" ] && printf '%s\n' "--- output:" "$OUT"
+  exit 1
+}
+
+listening() {
+  hex=$(printf '%04X' "$1")
+  awk -v p=":$hex\$" '$2 ~ p { found = 1 } END { exit !found }' \
+    /proc/net/udp /proc/net/udp6 2>/dev/null
+}
+
+# Is local port $1 taken, for UDP or TCP? (The server binds both.)
+port_used() {
+  hex=$(printf '%04X' "$1")
+  awk -v p=":$hex\$" '$2 ~ p { found = 1 } END { exit !found }' \
+    /proc/net/udp /proc/net/udp6 /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# Starts the server on a free port; sets SRV_PID and PORT. libcoap binds
+# UDP with SO_REUSEADDR, so a UDP bind succeeds even on a port another
+# libcoap server holds: its TCP bind on the same port tells ("created
+# TCP endpoint" in the log). On a clash, stop it and try the next port.
+start_server() {
+  PORT=$((40000 + $$ % 10000))
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    while port_used "$PORT"; do PORT=$((PORT + 1)); done
+    : >"$T/server.log"
+    "$SERVER" -A 127.0.0.1 -p "$PORT" -d 10 -v 7 >>"$T/server.log" 2>&1 &
+    SRV_PID=$!
+    i=0
+    while [ "$i" -lt 50 ] && kill -0 "$SRV_PID" 2>/dev/null; do
+      if grep -aq "created TCP  *endpoint" "$T/server.log" &&
+        listening "$PORT"; then
+        return 0
+      fi
+      grep -aq "cannot create TCP endpoint" "$T/server.log" && break
+      i=$((i + 1))
+      sleep 0.1
+    done
+    kill "$SRV_PID" 2>/dev/null
+    wait "$SRV_PID" 2>/dev/null
+    SRV_PID=
+    PORT=$((PORT + 1))
+  done
+  echo "FAIL: could not start $SERVER"
+  exit 1
+}
+
+# run PROGRAM ARGS...: sets OUT (stdout and stderr) and RC.
+run() {
+  OUT=$(timeout 30 "$@" 2>&1)
+  RC=$?
+}
+
+# has LINE: OUT has exactly this line.
+has() {
+  printf '%s\n' "$OUT" | grep -qxF -- "$1" || fail "no line '$1'"
+}
+
+start_server
+U=coap://127.0.0.1:$PORT
+
+# 1. Discovery: one line per link of libcoap's /.well-known/core.
+run "$DISCOVER" "$U"
+[ "$RC" -eq 0 ] || fail "example_discover exited $RC"
+has "</> rt=- ct=0"
+has "</time> rt=ticks ct=0 obs"
+has "</async> rt=- ct=0"
+has "</example_data> rt=- ct=0 obs"
+echo "ok 1 discover: $(printf '%s\n' "$OUT" | wc -l) links"
+
+# 2. PUT creates a resource, PUT again changes it, GET reads it back.
+run "$PUT" "$U/greeting" "Hello from coapkit"
+[ "$RC" -eq 0 ] || fail "example_put exited $RC"
+has "2.01 Created"
+run "$PUT" "$U/greeting" "Hello again"
+[ "$RC" -eq 0 ] || fail "example_put exited $RC"
+has "2.04 Changed"
+run "$GET" "$U/greeting"
+[ "$RC" -eq 0 ] || fail "example_get exited $RC"
+[ "$OUT" = "2.05 Content
+Hello again" ] || fail "example_get printed something else"
+echo "ok 2 put and get"
+
+# 3. Discovery now lists the new resource too.
+run "$DISCOVER" "$U"
+has "</greeting> rt=- ct=0 obs"
+echo "ok 3 discover the new resource"
+
+# 4. A 4.04 is an answer, not an error.
+run "$GET" "$U/no/such/resource"
+[ "$RC" -eq 0 ] || fail "example_get of a missing resource exited $RC"
+printf '%s\n' "$OUT" | head -n 1 | grep -qx "4.04 Not Found" ||
+  fail "no 4.04 Not Found"
+echo "ok 4 get 4.04"
+
+# 5. Nothing listens on port 9 (discard) here: an error and exit 1.
+if ! listening 9; then
+  run "$GET" "coap://127.0.0.1:9/"
+  [ "$RC" -eq 1 ] || fail "example_get of a closed port exited $RC"
+  printf '%s\n' "$OUT" | grep -q "unreachable" || fail "no 'unreachable'"
+  echo "ok 5 get from a closed port"
+fi
+
+# 6. Observe /time (which changes every second): three notifications,
+# then a proactive cancel that removes the server's observer.
+run "$OBSERVE" "$U/time" 3
+[ "$RC" -eq 0 ] || fail "example_observe exited $RC"
+n=$(printf '%s\n' "$OUT" |
+  grep -c '^notification [0-9]*: 2\.05 Content [A-Z][a-z][a-z] [0-9 ]')
+[ "$n" -eq 3 ] || fail "$n notification lines, expected 3"
+[ "$(printf '%s\n' "$OUT" | tail -n 1)" = "cancelled" ] ||
+  fail "the last line is not 'cancelled'"
+grep -a '^v:1 t:CON c:GET .*Observe:1, Uri-Path:time' "$T/server.log" \
+  >/dev/null || fail "the server got no cancel (Observe:1)"
+grep -aq "removed subscription" "$T/server.log" ||
+  fail "the server did not remove the observer"
+echo "ok 6 observe, 3 notifications, cancelled"
+
+# 7. Observing what is not there: the 4.04 ends it, exit 1.
+run "$OBSERVE" "$U/no/such/resource" 3
+[ "$RC" -eq 1 ] || fail "example_observe of a missing resource exited $RC"
+has "not observed: 4.04 Not Found"
+echo "ok 7 observe a missing resource"
+
+echo "PASS"
