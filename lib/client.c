@@ -292,8 +292,11 @@ static unsigned active_to(const struct ck_client *c, const struct ck_addr *p)
 static void start_queued(struct ck_client *c, const struct ck_addr *peer)
 {
   struct ck_call *oldest = NULL;
+  /* Never one that is finishing: its final callback may end another
+   * call, whose finish() lands here, and sending it then would leave a
+   * live CON behind when it is freed. */
   for (struct ck_call *x = c->calls; x; x = x->next)
-    if (x->queued && ck_addr_equal(&x->peer, peer))
+    if (x->queued && !x->done && ck_addr_equal(&x->peer, peer))
       oldest = x; /* the list is newest first */
   if (oldest && active_to(c, peer) < c->cfg.nstart) {
     oldest->queued = false;
@@ -472,6 +475,7 @@ static int send_msg(struct ck_call *call, const struct send_opts *so)
                              &c->cfg.params, on_con, call);
     if (!call->con)
       return CK_ENOMEM;
+    ck__con_count_into(call->con, &c->stats.retransmits);
   } else {
     ck__ep_send(call->ep, &call->peer, buf, (size_t)n);
     /* A NON request has no ACK: wait as long as a CON could take
@@ -605,6 +609,8 @@ static void arm_reregister(struct ck_call *call, const struct ck_msg *m)
 
 static int append_body(struct ck_call *call, const uint8_t *p, size_t n)
 {
+  if (n == 0)
+    return 0; /* an empty block: body and p may both be NULL */
   size_t need = call->body_len + n;
   if (need > call->cl->cfg.max_body)
     return CK_EFULL;
@@ -798,8 +804,6 @@ static void on_con(struct ck_ctx *ctx, void *user, int result,
       finish(call, CK_ECANCELED, NULL, NULL);
       return;
     }
-    if (result == CK_ETIMEDOUT)
-      call->cl->stats.retransmits += call->cl->cfg.params.max_retransmit;
     finish(call, result, NULL, NULL);
     return;
   }
@@ -860,8 +864,10 @@ bool ck__client_input(struct ck_ctx *ctx, struct ck__ep *ep,
 {
   struct ck_call *call = match(ctx, from, m);
   if (!call) {
-    if (ctx->clients)
-      ctx->clients->stats.rejected++;
+    /* The message belongs to no client in particular: every client of
+     * the context counts it. */
+    for (struct ck_client *c = ctx->clients; c; c = c->next)
+      c->stats.rejected++;
     return false;
   }
   /* Remember the message so that its retransmissions are answered the

@@ -45,6 +45,7 @@ struct ck__con {
   struct ck__ep *ep;
   struct ck_addr peer;
   const struct ck_params *params;
+  uint64_t *counter;
   ck__con_cb cb;
   void *user;
   uint64_t timeout;
@@ -259,6 +260,8 @@ static void con_timeout(struct ck__timer *t)
     c->tries++;
     c->timeout *= 2;
     ctx->stats.tx_retransmits++;
+    if (c->counter)
+      (*c->counter)++;
     ck__ep_send(c->ep, &c->peer, c->msg, c->len);
     ck__timer_start(&ctx->loop, &c->timer, c->timeout, con_timeout);
     return;
@@ -308,6 +311,11 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
   return c;
 }
 
+void ck__con_count_into(struct ck__con *c, uint64_t *counter)
+{
+  c->counter = counter;
+}
+
 void ck__con_cancel(struct ck_ctx *ctx, struct ck__con *c)
 {
   if (!c)
@@ -336,16 +344,18 @@ int ck__con_fail_peer(struct ck_ctx *ctx, const struct ck_addr *peer,
 {
   int n = 0;
   for (size_t b = 0; b < CON_BUCKETS; b++) {
-    struct ck__con *c = ctx->cons->buckets[b];
-    while (c) {
-      struct ck__con *next = c->next;
-      if (ck_addr_equal(&c->peer, peer)) {
-        con_unlink(ctx, c);
-        c->cb(ctx, c->user, err, NULL);
-        free(c);
-        n++;
-      }
-      c = next;
+    /* A callback may cancel other CONs (even this bucket's next one), so
+     * after each callback the bucket is searched again from its head. */
+    for (;;) {
+      struct ck__con *c = ctx->cons->buckets[b];
+      while (c && !ck_addr_equal(&c->peer, peer))
+        c = c->next;
+      if (!c)
+        break;
+      con_unlink(ctx, c);
+      c->cb(ctx, c->user, err, NULL);
+      free(c);
+      n++;
     }
   }
   return n;

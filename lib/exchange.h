@@ -79,6 +79,9 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
                              size_t len, const struct ck_params *params,
                              ck__con_cb cb, void *user);
 
+/* Also counts c's retransmissions in *counter (a client's statistics). */
+void ck__con_count_into(struct ck__con *c, uint64_t *counter);
+
 /* Forgets c without calling its callback. */
 void ck__con_cancel(struct ck_ctx *ctx, struct ck__con *c);
 

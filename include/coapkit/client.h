@@ -141,10 +141,11 @@ void ck_result_free(struct ck_result *r);
 /* Counters of a client. */
 struct ck_client_stats {
   uint64_t requests;
-  uint64_t retransmits;
+  uint64_t retransmits; /* CON transmissions repeated for want of an ACK */
   uint64_t notifications;
   uint64_t notifications_stale; /* reordered, dropped (RFC 7641 §3.4) */
-  uint64_t rejected; /* responses with unknown tokens, answered RST */
+  uint64_t rejected; /* responses with unknown tokens, answered RST; as
+                      * they belong to no client, each client counts them */
 };
 
 void ck_client_stats(const struct ck_client *c, struct ck_client_stats *out);

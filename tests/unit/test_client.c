@@ -193,6 +193,9 @@ static void test_retransmission_timing(void **state)
   ck_ctx_process(ctx, 0);
   assert_int_equal(s.finals, 1);
   assert_int_equal(s.err, CK_ETIMEDOUT);
+  struct ck_client_stats st;
+  ck_client_stats(cl, &st);
+  assert_int_equal(st.retransmits, 3);
 }
 
 static void test_separate_response(void **state)
