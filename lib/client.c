@@ -33,6 +33,17 @@ struct tmpl_opt {
   uint32_t off;
 };
 
+/* Tracing (cfg.trace): a client's endpoint sends through a copy of its
+ * transport whose commit shows each datagram to the hook first, so that
+ * retransmissions, ACKs and RSTs are seen as well as requests. tp is the
+ * first member: the endpoint's tp pointer leads back here. */
+struct trace_tp {
+  struct ck__transport tp;
+  const struct ck__transport *inner;
+  struct ck_client *c;
+  uint8_t *out; /* the buffer of the datagram being built */
+};
+
 struct ck_client {
   struct ck_ctx *ctx;
   struct ck_client *next;
@@ -40,6 +51,7 @@ struct ck_client {
   struct ck__ep *ep4, *ep6;
   struct ck_call *calls;
   struct ck_client_stats stats;
+  struct trace_tp trace4, trace6;
 };
 
 struct ck_call {
@@ -85,6 +97,68 @@ struct ck_call {
 static void finish(struct ck_call *call, int err, const struct ck_msg *m,
                    const struct ck_addr *from);
 static int transmit(struct ck_call *call);
+
+/* --- tracing --- */
+
+static struct trace_tp *trace_of(struct ck__ep *ep)
+{
+  return (struct trace_tp *)(uintptr_t)ep->tp;
+}
+
+static uint8_t *trace_begin(struct ck__ep *ep, size_t *cap)
+{
+  struct trace_tp *t = trace_of(ep);
+  t->out = t->inner->out_begin(ep, cap);
+  return t->out;
+}
+
+static int trace_commit(struct ck__ep *ep, const struct ck_addr *to,
+                        size_t len)
+{
+  struct trace_tp *t = trace_of(ep);
+  struct ck_msg m;
+  if (t->out && ck_msg_parse(&m, t->out, len) == 0)
+    t->c->cfg.trace(t->c->cfg.trace_user, true, to, &m);
+  t->out = NULL;
+  return t->inner->out_commit(ep, to, len);
+}
+
+static void trace_flush(struct ck__ep *ep)
+{
+  trace_of(ep)->inner->flush(ep);
+}
+
+static void trace_close(struct ck__ep *ep)
+{
+  trace_of(ep)->inner->close(ep);
+}
+
+static void trace_install(struct ck_client *c, struct ck__ep *ep,
+                          struct trace_tp *t)
+{
+  t->tp = *ep->tp;
+  t->tp.out_begin = trace_begin;
+  t->tp.out_commit = trace_commit;
+  t->tp.flush = trace_flush;
+  t->tp.close = trace_close;
+  t->inner = ep->tp;
+  t->c = c;
+  ep->tp = &t->tp;
+}
+
+/* The endpoint outlives the client: give it back its own transport. */
+static void trace_remove(struct ck__ep *ep, struct trace_tp *t)
+{
+  if (ep && t->inner)
+    ep->tp = t->inner;
+}
+
+static void trace_in(struct ck_client *c, const struct ck_addr *from,
+                     const struct ck_msg *m)
+{
+  if (c->cfg.trace)
+    c->cfg.trace(c->cfg.trace_user, false, from, m);
+}
 
 /* --- clients --- */
 
@@ -143,6 +217,8 @@ void ck_client_free(struct ck_client *c)
     return;
   while (c->calls)
     finish(c->calls, CK_ECANCELED, NULL, NULL);
+  trace_remove(c->ep4, &c->trace4);
+  trace_remove(c->ep6, &c->trace6);
   struct ck_client **pp = &c->ctx->clients;
   while (*pp && *pp != c)
     pp = &(*pp)->next;
@@ -171,6 +247,8 @@ static int endpoint(struct ck_client *c, int family, struct ck__ep **out)
     ep->next = c->ctx->eps;
     c->ctx->eps = ep;
     *slot = ep;
+    if (c->cfg.trace)
+      trace_install(c, ep, family == AF_INET6 ? &c->trace6 : &c->trace4);
   }
   *out = *slot;
   return 0;
@@ -795,6 +873,8 @@ static void on_con(struct ck_ctx *ctx, void *user, int result,
   call->con = NULL;
   if (result == CK_ECANCELED)
     return; /* the context is closing; ck_client_free() reports it */
+  if (ack)
+    trace_in(call->cl, &call->peer, ack);
   if (result < 0) {
     if (call->ping && result == CK_ERESET) {
       finish(call, 0, NULL, &call->peer); /* §4.3: RST answers a ping */
@@ -862,6 +942,9 @@ static struct ck_call *match(struct ck_ctx *ctx, const struct ck_addr *from,
 bool ck__client_input(struct ck_ctx *ctx, struct ck__ep *ep,
                       const struct ck_addr *from, const struct ck_msg *m)
 {
+  for (struct ck_client *c = ctx->clients; c; c = c->next)
+    if (c->ep4 == ep || c->ep6 == ep)
+      trace_in(c, from, m);
   struct ck_call *call = match(ctx, from, m);
   if (!call) {
     /* The message belongs to no client in particular: every client of
@@ -903,6 +986,13 @@ void ck__client_rst(struct ck_ctx *ctx, const struct ck_addr *from,
     for (struct ck_call *x = c->calls; x; x = x->next)
       if (!x->done && x->waiting && x->mid == mid &&
           ck_addr_equal(&x->peer, from)) {
+        if (c->cfg.trace) {
+          uint8_t rst[4] = {CK_VERSION << 6 | CK_TYPE_RST << 4, 0,
+                            (uint8_t)(mid >> 8), (uint8_t)mid};
+          struct ck_msg m;
+          if (ck_msg_parse(&m, rst, sizeof rst) == 0)
+            trace_in(c, from, &m);
+        }
         finish(x, CK_ERESET, NULL, NULL);
         return;
       }

@@ -39,6 +39,16 @@ struct ck_sockopt {
   int value;
 };
 
+/* A message trace hook: called for every message the client's endpoints
+ * send (requests, their retransmissions, ACKs and RSTs) with sent true,
+ * and for every message that reaches the client (ACKs, RSTs, responses,
+ * notifications) with sent false. peer is the destination or the
+ * source. m and peer are valid during the call only. The hook observes:
+ * it must not call back into the client. Tools use it to show an
+ * exchange (coap -v) or its progress. */
+typedef void (*ck_trace_cb)(void *user, bool sent, const struct ck_addr *peer,
+                            const struct ck_msg *m);
+
 /* Settings of a client; zero fields take their defaults. These are the
  * transmission parameters Qt's QCoapClient exposes, and more. */
 struct ck_client_config {
@@ -49,6 +59,8 @@ struct ck_client_config {
   uint32_t max_body;                  /* largest body received, 64 MiB */
   uint32_t nstart;                    /* CON calls in flight per server */
   struct ck_sockopt sockopts[4];      /* level 0 ends the list */
+  ck_trace_cb trace;                  /* NULL: no tracing */
+  void *trace_user;
 };
 
 /* Creates a client on ctx. cfg may be NULL. Returns 0 and stores the

@@ -1,0 +1,551 @@
+/* What each of coap's commands does, on the client of libcoapkit.
+ *
+ * Every command is one call of the client (ck_client_send) and a loop
+ * that runs the context until the call's final callback. The callback
+ * writes what the user sees: the payload of a response, a line per
+ * notification, a block per multicast responder. The loop watches two
+ * things besides the context: the end of --duration, and Ctrl-C. A
+ * first Ctrl-C ends an observation the polite way, by cancelling it on
+ * the server (GET with Observe=1, RFC 7641 §3.6), and any other request
+ * at once; a second one gives up without waiting.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "pretty.h"
+
+enum { MAX_PAYLOAD = 64 << 20, URI_MAX = 1024 };
+
+/* --- sessions --- */
+
+static void on_trace(void *user, bool sent, const struct ck_addr *peer,
+                     const struct ck_msg *m)
+{
+  struct cli_session *s = user;
+  cli_out_trace(&s->out, sent, peer, m);
+  cli_progress_msg(&s->progress, sent, m);
+}
+
+static struct ck_client_config client_config(struct cli_session *s,
+                                             const struct cli_opts *o)
+{
+  struct ck_client_config cc = {.trace = on_trace, .trace_user = s};
+  ck_params_default(&cc.params);
+  if (o->ack_timeout_ms) {
+    cc.params.ack_timeout_ms = o->ack_timeout_ms;
+    cc.params.processing_delay_ms = o->ack_timeout_ms;
+  }
+  if (o->ack_random_factor > 0)
+    cc.params.ack_random_factor = (float)o->ack_random_factor;
+  if (o->max_retransmit >= 0)
+    cc.params.max_retransmit = (uint32_t)o->max_retransmit;
+  cc.min_token_len = (uint8_t)o->token_size;
+  cc.max_server_response_delay_ms = o->wait_ms;
+  cc.max_body = MAX_PAYLOAD;
+  return cc;
+}
+
+int cli_session_open(struct cli_session *s, const struct cli_opts *o,
+                     volatile sig_atomic_t *interrupted)
+{
+  memset(s, 0, sizeof *s);
+  s->interrupted = interrupted;
+  s->out.out = stdout;
+  s->out.err = stderr;
+  struct ck_client_config cc = client_config(s, o);
+  struct ck_ctx_config xc = {.params = cc.params};
+  int rc = ck_ctx_new(&s->ctx, &xc);
+  if (rc == 0)
+    rc = ck_client_new(s->ctx, &cc, &s->client);
+  if (rc < 0) {
+    fprintf(stderr, "coap: cannot start: %s\n", ck_strerror(rc));
+    cli_session_close(s);
+    return CLI_EXIT_TRANSPORT;
+  }
+  return 0;
+}
+
+void cli_session_close(struct cli_session *s)
+{
+  if (s->ctx)
+    ck_ctx_free(s->ctx); /* frees the client too */
+  s->ctx = NULL;
+  s->client = NULL;
+}
+
+/* --- one call --- */
+
+struct run {
+  struct cli_session *s;
+  const struct cli_opts *o;
+  const char *uri;
+  const char *what; /* "GET", "discover", ... for messages */
+  struct ck_call *call;
+  bool done;
+  bool observe, multicast, discover, ping;
+  bool stopping;    /* we asked the call to end */
+  bool interrupted; /* by Ctrl-C */
+  int status;
+  unsigned answers;   /* notifications, or multicast responders */
+  unsigned good, bad; /* multicast answers with 2.xx and others */
+  uint64_t deadline;  /* --duration; 0: none */
+};
+
+static int code_status(uint8_t code)
+{
+  return CK_CODE_CLASS(code) == 2 ? CLI_EXIT_OK : CLI_EXIT_ERROR_CODE;
+}
+
+static void code_message(struct run *r, uint8_t code)
+{
+  char c[48];
+  ck_code_format(c, sizeof c, code);
+  fprintf(stderr, "coap: %s %s: %s\n", r->what, r->uri, c);
+}
+
+/* The body on one line: a notification. */
+static void one_line(struct cli_out *out, int cf, const uint8_t *p, size_t n)
+{
+  if (!out->pretty) {
+    fwrite(p, 1, n, out->out);
+  } else {
+    enum cli_shape sh = cli_shape_of(cf);
+    char *d = sh == SHAPE_CBOR ? cli_cbor_diag(p, n, true) : NULL;
+    if (d) {
+      fputs(d, out->out);
+      free(d);
+    } else if (sh != SHAPE_BINARY && cli_is_text(p, n)) {
+      cli_text(out->out, p, n);
+    } else {
+      for (size_t i = 0; i < n; i++)
+        fprintf(out->out, "%02x", p[i]);
+    }
+  }
+  if (n == 0 || p[n - 1] != '\n')
+    fputc('\n', out->out);
+}
+
+/* A link-format body as a table, or as it is when --raw or malformed. */
+static void links(struct run *r, const struct ck_resp *resp, const char *indent)
+{
+  struct cli_out *out = &r->s->out;
+  if (!r->o->raw && cli_link_table(out->out, indent, (const char *)resp->body,
+                                   resp->body_len) >= 0)
+    return;
+  if (!r->o->raw)
+    fprintf(stderr, "coap: the answer of %s is not valid link format\n",
+            r->uri);
+  fwrite(resp->body, 1, resp->body_len, out->out);
+  if (resp->body_len && resp->body[resp->body_len - 1] != '\n')
+    fputc('\n', out->out);
+}
+
+static void notification(struct run *r, const struct ck_resp *resp)
+{
+  struct cli_out *out = &r->s->out;
+  r->answers++;
+  if (r->o->json) {
+    cli_out_json(out, resp, false);
+  } else {
+    if (r->o->verbose) {
+      char ts[40];
+      cli_timestamp(ts, sizeof ts);
+      fprintf(out->out, "%s ", ts);
+    }
+    one_line(out, cli_msg_cf(resp->msg), resp->body, resp->body_len);
+  }
+  fflush(out->out);
+}
+
+/* One member of a group answered. */
+static void responder(struct run *r, const struct ck_resp *resp)
+{
+  struct cli_out *out = &r->s->out;
+  if (CK_CODE_CLASS(resp->code) == 2)
+    r->good++;
+  else
+    r->bad++;
+  if (r->o->json) {
+    cli_out_json(out, resp, r->discover);
+  } else {
+    char addr[CK_ADDR_STRLEN], code[48];
+    if (ck_addr_format(resp->peer, addr, sizeof addr) < 0)
+      snprintf(addr, sizeof addr, "?");
+    ck_code_format(code, sizeof code, resp->code);
+    fprintf(out->out, "%s%s %s\n", r->answers ? "\n" : "", addr, code);
+    if (r->discover && CK_CODE_CLASS(resp->code) == 2)
+      links(r, resp, "  ");
+    else
+      one_line(out, cli_msg_cf(resp->msg), resp->body, resp->body_len);
+  }
+  r->answers++;
+  fflush(out->out);
+}
+
+/* The one answer of a plain request. */
+static void single(struct run *r, const struct ck_resp *resp)
+{
+  struct cli_out *out = &r->s->out;
+  if (r->ping) {
+    char addr[CK_ADDR_STRLEN];
+    if (ck_addr_format(resp->peer, addr, sizeof addr) < 0)
+      snprintf(addr, sizeof addr, "?");
+    fprintf(out->out, "pong from %s in %llu ms\n", addr,
+            (unsigned long long)resp->rtt_ms);
+    r->status = CLI_EXIT_OK;
+    return;
+  }
+  if (r->o->json)
+    cli_out_json(out, resp, r->discover);
+  else if (r->discover && CK_CODE_CLASS(resp->code) == 2)
+    links(r, resp, "");
+  else
+    cli_out_body(out, cli_msg_cf(resp->msg), resp->body, resp->body_len);
+  fflush(out->out);
+  r->status = code_status(resp->code);
+  if (r->status != CLI_EXIT_OK)
+    code_message(r, resp->code);
+}
+
+static void failed(struct run *r, int err)
+{
+  if (err == CK_ECANCELED && r->stopping) {
+    /* We ended it: after --count, --duration or Ctrl-C an observation
+     * has done its job; an interrupted request has not. */
+    if (r->observe && r->answers) {
+      r->status = CLI_EXIT_OK;
+    } else if (r->interrupted) {
+      r->status = CLI_EXIT_INTERRUPTED;
+    } else {
+      fprintf(stderr, "coap: %s %s: no answer within --duration\n", r->what,
+              r->uri);
+      r->status = CLI_EXIT_TRANSPORT;
+    }
+    return;
+  }
+  fprintf(stderr, "coap: %s %s: %s\n", r->what, r->uri, ck_strerror(err));
+  r->status = CLI_EXIT_TRANSPORT;
+}
+
+static void on_answer(struct ck_call *call, const struct ck_resp *resp,
+                      void *user)
+{
+  struct run *r = user;
+  r->call = call;
+  if (!resp->final) {
+    if (r->observe) {
+      notification(r, resp);
+      if (r->o->count && r->answers >= r->o->count && !r->stopping) {
+        r->stopping = true;
+        ck_call_cancel(call, true);
+      }
+    } else {
+      responder(r, resp);
+    }
+    return;
+  }
+  r->done = true;
+  cli_progress_end(&r->s->progress);
+  if (resp->err) {
+    failed(r, resp->err);
+  } else if (r->multicast) {
+    /* RFC 7390 §2.7: the window has closed. */
+    r->status = r->good  ? CLI_EXIT_OK
+                : r->bad ? CLI_EXIT_ERROR_CODE
+                         : CLI_EXIT_TRANSPORT;
+    if (!r->answers)
+      fprintf(stderr, "coap: %s %s: no answer within the response window\n",
+              r->what, r->uri);
+  } else if (r->observe && r->answers) {
+    /* RFC 7641 §3.2: an error code ends an observation. */
+    notification(r, resp);
+    r->status = code_status(resp->code);
+    if (r->status != CLI_EXIT_OK)
+      code_message(r, resp->code);
+  } else {
+    if (r->observe && CK_CODE_CLASS(resp->code) == 2)
+      fprintf(stderr, "coap: %s answered without Observe: not observed\n",
+              r->uri);
+    single(r, resp);
+  }
+}
+
+/* The call did not end as asked: give up on it by replacing the client,
+ * which cancels it (its final callback runs now, while r is alive). */
+static void abandon(struct run *r)
+{
+  struct cli_session *s = r->s;
+  struct ck_client_config cc = client_config(s, r->o);
+  ck_client_free(s->client);
+  s->client = NULL;
+  r->done = true;
+  if (ck_client_new(s->ctx, &cc, &s->client) < 0)
+    s->client = NULL;
+}
+
+static void stop(struct run *r, bool force)
+{
+  if (r->done)
+    return;
+  if (force) {
+    abandon(r);
+    return;
+  }
+  r->stopping = true;
+  ck_call_cancel(r->call, r->observe);
+}
+
+static void pump(struct run *r)
+{
+  struct cli_session *s = r->s;
+  sig_atomic_t seen = *s->interrupted;
+  unsigned presses = 0;
+  while (!r->done) {
+    if (*s->interrupted != seen) {
+      seen = *s->interrupted;
+      r->interrupted = true;
+      stop(r, ++presses > 1);
+      continue;
+    }
+    int timeout = -1;
+    if (r->deadline) {
+      uint64_t now = cli_now_ms();
+      if (now >= r->deadline) {
+        r->deadline = 0;
+        stop(r, false);
+        continue;
+      }
+      timeout = (int)(r->deadline - now);
+    }
+    int rc = ck_ctx_process(s->ctx, timeout);
+    if (rc < 0) {
+      fprintf(stderr, "coap: %s\n", ck_strerror(rc));
+      abandon(r);
+      r->status = CLI_EXIT_TRANSPORT;
+    }
+  }
+  if (r->interrupted && presses > 1)
+    r->status = CLI_EXIT_INTERRUPTED;
+}
+
+/* --- commands --- */
+
+static int read_payload(const struct cli_opts *o, uint8_t **buf, size_t *len)
+{
+  *buf = NULL;
+  *len = 0;
+  if (o->data) {
+    *len = strlen(o->data);
+    *buf = malloc(*len + 1);
+    if (!*buf)
+      return -1;
+    memcpy(*buf, o->data, *len);
+    return 0;
+  }
+  if (!o->data_file)
+    return 0;
+  bool in = strcmp(o->data_file, "-") == 0;
+  FILE *f = in ? stdin : fopen(o->data_file, "rb");
+  if (!f) {
+    fprintf(stderr, "coap: --data-file: %s: %s\n", o->data_file,
+            strerror(errno));
+    return -1;
+  }
+  size_t cap = 0;
+  int rc = 0;
+  for (;;) {
+    if (*len == cap) {
+      size_t ncap = cap ? cap * 2 : 65536;
+      uint8_t *nb = *len < MAX_PAYLOAD ? realloc(*buf, ncap) : NULL;
+      if (!nb) {
+        fprintf(stderr, "coap: --data-file: %s: larger than 64 MiB\n",
+                o->data_file);
+        rc = -1;
+        break;
+      }
+      *buf = nb;
+      cap = ncap;
+    }
+    size_t n = fread(*buf + *len, 1, cap - *len, f);
+    *len += n;
+    if (n == 0) {
+      if (ferror(f)) {
+        fprintf(stderr, "coap: --data-file: %s: %s\n", o->data_file,
+                strerror(errno));
+        rc = -1;
+      }
+      break;
+    }
+  }
+  if (!in)
+    fclose(f);
+  if (rc < 0) {
+    free(*buf);
+    *buf = NULL;
+  }
+  return rc;
+}
+
+/* Is the URI's host a multicast address? */
+static bool multicast_uri(const char *uri)
+{
+  struct ck_uri u;
+  char host[300];
+  struct ck_addr a;
+  if (ck_uri_parse(&u, uri, strlen(uri)) < 0 || !u.host_is_literal)
+    return false;
+  int n = ck_uri_pct_decode(u.host, u.host_len, host, sizeof host - 1);
+  if (n < 0)
+    return false;
+  host[n] = '\0';
+  return ck_addr_parse(&a, host, u.port) == 0 && ck_addr_is_multicast(&a);
+}
+
+/* The URI discover asks: URI's /.well-known/core (a path given is kept),
+ * or the group's. Returns 0, or an exit status after a message. */
+static int discover_uri(const struct cli_opts *o, char *buf, size_t cap)
+{
+  if (o->uri) {
+    struct ck_uri u;
+    if (ck_uri_parse(&u, o->uri, strlen(o->uri)) < 0)
+      return CLI_EXIT_USAGE; /* cli_check() has said why */
+    if (u.path_len > 1 || (u.path_len == 1 && u.path[0] != '/')) {
+      snprintf(buf, cap, "%s", o->uri);
+      return 0;
+    }
+    size_t pre = u.path_len ? (size_t)(u.path - o->uri)
+                 : u.query  ? (size_t)(u.query - 1 - o->uri)
+                            : strlen(o->uri);
+    snprintf(buf, cap, "%.*s/.well-known/core%s%.*s", (int)pre, o->uri,
+             u.query ? "?" : "", u.query ? (int)u.query_len : 0,
+             u.query ? u.query : "");
+    return 0;
+  }
+  const char *g = o->group ? o->group : "224.0.1.187";
+  struct ck_addr a;
+  char ip[CK_ADDR_STRLEN], esc[2 * CK_ADDR_STRLEN];
+  if (ck_addr_parse(&a, g, CK_PORT_COAP) < 0 || !ck_addr_is_multicast(&a) ||
+      ck_addr_format_ip(&a, ip, sizeof ip) < 0) {
+    fprintf(stderr, "coap: --group: '%s' is not a multicast address\n", g);
+    return CLI_EXIT_USAGE;
+  }
+  /* RFC 6874: a zone in a URI is written %25. */
+  size_t k = 0;
+  for (const char *p = ip; *p && k + 4 < sizeof esc; p++) {
+    if (*p == '%') {
+      memcpy(esc + k, "%25", 3);
+      k += 3;
+    } else {
+      esc[k++] = *p;
+    }
+  }
+  esc[k] = '\0';
+  bool v6 = a.u.sa.sa_family == AF_INET6;
+  snprintf(buf, cap, "coap://%s%s%s:%u/.well-known/core", v6 ? "[" : "", esc,
+           v6 ? "]" : "", ck_addr_port(&a));
+  return 0;
+}
+
+static int send_and_wait(struct run *r, const struct ck_req *req)
+{
+  struct cli_session *s = r->s;
+  if (!s->client) {
+    fprintf(stderr, "coap: no client\n");
+    return CLI_EXIT_TRANSPORT;
+  }
+  int rc = ck_client_send(s->client, req, on_answer, r, &r->call);
+  if (rc < 0) {
+    fprintf(stderr, "coap: %s %s: %s\n", r->what, r->uri,
+            rc == CK_EURI_HOST ? "cannot resolve the host" : ck_strerror(rc));
+    return rc == CK_EURI_HOST || rc == CK_ESYS ? CLI_EXIT_TRANSPORT
+                                               : CLI_EXIT_USAGE;
+  }
+  pump(r);
+  return r->status;
+}
+
+static int open_output(struct cli_session *s, const struct cli_opts *o)
+{
+  s->out.out = stdout;
+  s->out.verbose = o->verbose;
+  s->out.json = o->json;
+  if (o->output) {
+    s->out.out = fopen(o->output, "wb");
+    if (!s->out.out) {
+      fprintf(stderr, "coap: --output: %s: %s\n", o->output, strerror(errno));
+      s->out.out = stdout;
+      return CLI_EXIT_USAGE;
+    }
+  }
+  s->out.pretty = !o->raw && !o->output && isatty(STDOUT_FILENO);
+  cli_progress_start(&s->progress,
+                     !o->verbose && isatty(STDERR_FILENO) ? stderr : NULL);
+  return 0;
+}
+
+static void close_output(struct cli_session *s)
+{
+  cli_progress_end(&s->progress);
+  if (s->out.out != stdout && fclose(s->out.out) != 0)
+    fprintf(stderr, "coap: --output: %s\n", strerror(errno));
+  else if (s->out.out == stdout)
+    fflush(stdout);
+  s->out.out = stdout;
+}
+
+int cli_exec(struct cli_session *s, const struct cli_opts *o)
+{
+  if (o->cmd->id == CMD_SHELL) {
+    fprintf(stderr, "coap: the shell is not available yet\n");
+    return CLI_EXIT_USAGE;
+  }
+  struct run r = {.s = s, .o = o, .uri = o->uri, .status = CLI_EXIT_OK};
+  char uri[URI_MAX];
+  struct ck_req req;
+  if (o->cmd->id == CMD_DISCOVER) {
+    int rc = discover_uri(o, uri, sizeof uri);
+    if (rc)
+      return rc;
+    r.uri = uri;
+    r.discover = true;
+  }
+  r.what = o->cmd->id == CMD_DISCOVER || o->cmd->id == CMD_PING ||
+                   o->cmd->id == CMD_OBSERVE
+               ? o->cmd->name
+               : ck_code_name(o->cmd->method);
+  r.ping = o->cmd->id == CMD_PING;
+  r.observe = o->cmd->id == CMD_OBSERVE;
+  r.multicast = multicast_uri(r.uri);
+  ck_req_init(&req, o->cmd->method, r.uri);
+  uint8_t *payload = NULL;
+  size_t payload_len = 0;
+  if (!r.ping) {
+    if (read_payload(o, &payload, &payload_len) < 0)
+      return CLI_EXIT_USAGE;
+    req.non = o->non;
+    req.observe = r.observe;
+    req.payload = payload;
+    req.payload_len = payload_len;
+    req.content_format = o->content_format;
+    req.accept = o->accept;
+    req.opts = o->opts;
+    req.nopts = o->nopts;
+    if (o->has_token) {
+      req.token = o->token;
+      req.token_len = o->token_len;
+    }
+    req.block_size = (uint16_t)o->block_size;
+  }
+  int status = open_output(s, o);
+  if (status == 0) {
+    if (r.observe && o->duration_s > 0)
+      r.deadline = cli_now_ms() + (uint64_t)(o->duration_s * 1000.0);
+    status = send_and_wait(&r, &req);
+  }
+  close_output(s);
+  free(payload);
+  return status;
+}

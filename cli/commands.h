@@ -1,0 +1,51 @@
+/* Running coap's commands. A session holds what outlives one command (the
+ * context, the client with its transmission parameters, the output
+ * state), so that the shell can run many commands in one; `coap COMMAND`
+ * opens a session, runs one command and closes it.
+ *
+ * cli_exec() returns the exit status: 0 for a 2.xx answer, 1 for 4.xx or
+ * 5.xx, 2 for a usage error, 3 for a transport failure, 130 when a
+ * request (not an observation, which Ctrl-C ends normally) was
+ * interrupted.
+ */
+#ifndef COAP_CLI_COMMANDS_H
+#define COAP_CLI_COMMANDS_H
+
+#include <signal.h>
+
+#include <coapkit/coapkit.h>
+
+#include "opts.h"
+#include "output.h"
+#include "progress.h"
+
+enum {
+  CLI_EXIT_OK = 0,
+  CLI_EXIT_ERROR_CODE = 1,
+  CLI_EXIT_USAGE = 2,
+  CLI_EXIT_TRANSPORT = 3,
+  CLI_EXIT_INTERRUPTED = 130
+};
+
+struct cli_session {
+  struct ck_ctx *ctx;
+  struct ck_client *client;
+  struct cli_out out;
+  struct cli_progress progress;
+  /* Raised by the SIGINT handler, which also writes to the context's
+   * stop descriptor so that a waiting loop wakes up. */
+  volatile sig_atomic_t *interrupted;
+};
+
+/* Opens a session with the transmission parameters of o. Returns 0, or
+ * prints one line and returns an exit status. */
+int cli_session_open(struct cli_session *s, const struct cli_opts *o,
+                     volatile sig_atomic_t *interrupted);
+
+void cli_session_close(struct cli_session *s);
+
+/* Runs the command o names (which cli_check() accepted) and returns the
+ * exit status. */
+int cli_exec(struct cli_session *s, const struct cli_opts *o);
+
+#endif
