@@ -40,7 +40,9 @@ static struct ck_client_config client_config(struct cli_session *s,
   }
   if (o->ack_random_factor > 0)
     cc.params.ack_random_factor = (float)o->ack_random_factor;
-  if (o->max_retransmit >= 0)
+  if (o->max_retransmit == 0)
+    cc.params.max_retransmit = CK_MAX_RETRANSMIT_NONE;
+  else if (o->max_retransmit > 0)
     cc.params.max_retransmit = (uint32_t)o->max_retransmit;
   cc.min_token_len = (uint8_t)o->token_size;
   cc.max_server_response_delay_ms = o->wait_ms;

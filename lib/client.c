@@ -179,8 +179,10 @@ int ck_client_new(struct ck_ctx *ctx, const struct ck_client_config *cfg,
     p->ack_timeout_ms = d.ack_timeout_ms;
   if (p->ack_random_factor < 1.0f)
     p->ack_random_factor = d.ack_random_factor;
-  if (!p->max_retransmit && !(cfg && cfg->params.ack_timeout_ms))
+  if (!p->max_retransmit)
     p->max_retransmit = d.max_retransmit;
+  else if (p->max_retransmit == CK_MAX_RETRANSMIT_NONE)
+    p->max_retransmit = 0;
   if (!p->nstart)
     p->nstart = d.nstart;
   if (!p->default_leisure_ms)
@@ -224,7 +226,22 @@ void ck_client_free(struct ck_client *c)
     pp = &(*pp)->next;
   if (*pp)
     *pp = c->next;
-  /* The endpoints stay with the context, which closes them. */
+  /* Its sockets go with it: a long-lived context that creates and frees
+   * clients must not collect them. No CON of its calls is pending any
+   * more (finish() cancelled them). */
+  struct ck__ep *eps[2] = {c->ep4, c->ep6};
+  for (int i = 0; i < 2; i++) {
+    if (!eps[i])
+      continue;
+    struct ck__ep **ep = &c->ctx->eps;
+    while (*ep && *ep != eps[i])
+      ep = &(*ep)->next;
+    if (*ep)
+      *ep = eps[i]->next;
+    eps[i]->tp->flush(eps[i]);
+    eps[i]->tp->close(eps[i]);
+    free(eps[i]);
+  }
   free(c);
 }
 

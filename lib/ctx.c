@@ -93,6 +93,8 @@ static void apply_defaults(struct ck_ctx_config *c)
     p->ack_random_factor = d.ack_random_factor;
   if (!p->max_retransmit)
     p->max_retransmit = d.max_retransmit;
+  else if (p->max_retransmit == CK_MAX_RETRANSMIT_NONE)
+    p->max_retransmit = 0;
   if (!p->nstart)
     p->nstart = d.nstart;
   if (!p->default_leisure_ms)

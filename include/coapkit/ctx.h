@@ -27,12 +27,16 @@ struct ck_ctx;
 struct ck_params {
   uint32_t ack_timeout_ms;    /* ACK_TIMEOUT, 2000 */
   float ack_random_factor;    /* ACK_RANDOM_FACTOR, 1.5 */
-  uint32_t max_retransmit;    /* MAX_RETRANSMIT, 4 */
+  uint32_t max_retransmit;    /* MAX_RETRANSMIT, 4; 0 takes the default,
+                               * CK_MAX_RETRANSMIT_NONE means none */
   uint32_t nstart;            /* NSTART, 1 */
   uint32_t default_leisure_ms; /* DEFAULT_LEISURE, 5000 */
   uint32_t max_latency_ms;    /* MAX_LATENCY, 100000 */
   uint32_t processing_delay_ms; /* PROCESSING_DELAY, = ACK_TIMEOUT */
 };
+
+/* For ck_params.max_retransmit: send a CON once, never again. */
+#define CK_MAX_RETRANSMIT_NONE UINT32_MAX
 
 /* Fills p with the defaults of RFC 7252 §4.8. */
 void ck_params_default(struct ck_params *p);
