@@ -16,6 +16,7 @@
 
 #include "commands.h"
 #include "pretty.h"
+#include "shell.h"
 
 enum { MAX_PAYLOAD = 64 << 20, URI_MAX = 1024 };
 
@@ -68,6 +69,15 @@ int cli_session_open(struct cli_session *s, const struct cli_opts *o,
     return CLI_EXIT_TRANSPORT;
   }
   return 0;
+}
+
+int cli_session_reconfigure(struct cli_session *s, const struct cli_opts *o)
+{
+  struct ck_client_config cc = client_config(s, o);
+  if (s->client)
+    ck_client_free(s->client);
+  s->client = NULL;
+  return ck_client_new(s->ctx, &cc, &s->client);
 }
 
 void cli_session_close(struct cli_session *s)
@@ -500,10 +510,8 @@ static void close_output(struct cli_session *s)
 
 int cli_exec(struct cli_session *s, const struct cli_opts *o)
 {
-  if (o->cmd->id == CMD_SHELL) {
-    fprintf(stderr, "coap: the shell is not available yet\n");
-    return CLI_EXIT_USAGE;
-  }
+  if (o->cmd->id == CMD_SHELL)
+    return cli_shell(s, o);
   struct run r = {.s = s, .o = o, .uri = o->uri, .status = CLI_EXIT_OK};
   char uri[URI_MAX];
   struct ck_req req;

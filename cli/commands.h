@@ -42,6 +42,11 @@ struct cli_session {
 int cli_session_open(struct cli_session *s, const struct cli_opts *o,
                      volatile sig_atomic_t *interrupted);
 
+/* Replaces the session's client by one with the transmission parameters
+ * of o (the shell's `set`); calls in flight are cancelled. Returns 0 or
+ * an error, and then the session has no client. */
+int cli_session_reconfigure(struct cli_session *s, const struct cli_opts *o);
+
 void cli_session_close(struct cli_session *s);
 
 /* Runs the command o names (which cli_check() accepted) and returns the

@@ -69,10 +69,6 @@ int main(int argc, char **argv)
     printf("coap %s (libcoapkit)\n", COAP_VERSION);
     return 0;
   }
-  if (o.cmd->id == CMD_SHELL) {
-    fprintf(stderr, "coap: the shell is not available yet\n");
-    return CLI_EXIT_USAGE;
-  }
   struct cli_session s;
   int status = cli_session_open(&s, &o, &interrupted);
   if (status)

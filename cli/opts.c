@@ -145,9 +145,14 @@ static const struct cli_cmd cmds[] = {
      "shell",
      0,
      "[URI]",
-     "an interactive session (coming later)",
-     "An interactive shell is planned; it is not available yet.",
-     {NULL}},
+     "an interactive session: many requests, observe while typing",
+     "Reads commands with line editing: connect URI, discover, get, put, "
+     "post, delete PATH [--payload P] [--format F], observe PATH (the "
+     "notifications appear while the prompt stays usable), unobserve, set "
+     "OPTION VALUE (a transmission parameter), help, quit. TAB completes "
+     "commands, options and the paths discovery found; the history is kept "
+     "in $COAP_HISTORY or ~/.coap_history.",
+     {"coap shell coap://127.0.0.1", NULL}},
 };
 
 const struct cli_cmd *cli_cmd_find(const char *name)

@@ -65,7 +65,7 @@ get coaps://127.0.0.1/|coaps:// (DTLS) is not available yet
 get --psk secret --identity me $U|--psk: DTLS (coaps://) is not available yet
 get --cert c.pem --key k.pem $U|--cert: DTLS (coaps://) is not available yet
 get --rpk k.pem $U|--rpk: DTLS (coaps://) is not available yet
-shell|the shell is not available yet
+shell coaps://127.0.0.1/|coaps:// (DTLS) is not available yet
 put -f /nonexistent/file $U|--data-file: /nonexistent/file: No such file
 get -o /nonexistent/dir/file $U|--output: /nonexistent/dir/file:
 EOF
