@@ -172,25 +172,8 @@ int ck_client_new(struct ck_ctx *ctx, const struct ck_client_config *cfg,
     return CK_ENOMEM;
   if (cfg)
     c->cfg = *cfg;
-  struct ck_params d;
-  ck_params_default(&d);
   struct ck_params *p = &c->cfg.params;
-  if (!p->ack_timeout_ms)
-    p->ack_timeout_ms = d.ack_timeout_ms;
-  if (p->ack_random_factor < 1.0f)
-    p->ack_random_factor = d.ack_random_factor;
-  if (!p->max_retransmit)
-    p->max_retransmit = d.max_retransmit;
-  else if (p->max_retransmit == CK_MAX_RETRANSMIT_NONE)
-    p->max_retransmit = 0;
-  if (!p->nstart)
-    p->nstart = d.nstart;
-  if (!p->default_leisure_ms)
-    p->default_leisure_ms = d.default_leisure_ms;
-  if (!p->max_latency_ms)
-    p->max_latency_ms = d.max_latency_ms;
-  if (!p->processing_delay_ms)
-    p->processing_delay_ms = p->ack_timeout_ms;
+  ck__params_fill(p);
   if (!c->cfg.max_server_response_delay_ms)
     c->cfg.max_server_response_delay_ms = p->default_leisure_ms;
   if (!c->cfg.min_token_len)

@@ -82,11 +82,10 @@ static void stop_read(struct ck__io *io, unsigned events)
   ctx->loop.stop = true;
 }
 
-static void apply_defaults(struct ck_ctx_config *c)
+void ck__params_fill(struct ck_params *p)
 {
   struct ck_params d;
   ck_params_default(&d);
-  struct ck_params *p = &c->params;
   if (!p->ack_timeout_ms)
     p->ack_timeout_ms = d.ack_timeout_ms;
   if (p->ack_random_factor < 1.0f)
@@ -103,6 +102,11 @@ static void apply_defaults(struct ck_ctx_config *c)
     p->max_latency_ms = d.max_latency_ms;
   if (!p->processing_delay_ms)
     p->processing_delay_ms = p->ack_timeout_ms;
+}
+
+static void apply_defaults(struct ck_ctx_config *c)
+{
+  ck__params_fill(&c->params);
   if (!c->dedup_entries)
     c->dedup_entries = 65536;
   if (!c->max_body)
