@@ -40,48 +40,7 @@ fail() {
 }
 
 # Is a UDP socket bound to local port $1? (/proc, so no ss is needed.)
-listening() {
-  hex=$(printf '%04X' "$1")
-  awk -v p=":$hex\$" '$2 ~ p { found = 1 } END { exit !found }' \
-    /proc/net/udp /proc/net/udp6 2>/dev/null
-}
-
-# Is local port $1 taken, for UDP or TCP? (The server binds both.)
-port_used() {
-  hex=$(printf '%04X' "$1")
-  awk -v p=":$hex\$" '$2 ~ p { found = 1 } END { exit !found }' \
-    /proc/net/udp /proc/net/udp6 /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-# Starts the server on a free port; sets SRV_PID and PORT. libcoap binds
-# UDP with SO_REUSEADDR, so a UDP bind succeeds even on a port another
-# libcoap server holds: its TCP bind on the same port tells ("created
-# TCP endpoint" in the log). On a clash, stop it and try the next port.
-start_server() {
-  PORT=$((30000 + $$ % 10000))
-  for try in 1 2 3 4 5 6 7 8 9 10; do
-    while port_used "$PORT"; do PORT=$((PORT + 1)); done
-    : >"$T/server.log"
-    "$SERVER" -A 127.0.0.1 -p "$PORT" -d 20 -v 7 >>"$T/server.log" 2>&1 &
-    SRV_PID=$!
-    i=0
-    while [ "$i" -lt 50 ] && kill -0 "$SRV_PID" 2>/dev/null; do
-      if grep -aq "created TCP  *endpoint" "$T/server.log" &&
-        listening "$PORT"; then
-        return 0
-      fi
-      grep -aq "cannot create TCP endpoint" "$T/server.log" && break
-      i=$((i + 1))
-      sleep 0.1
-    done
-    kill "$SRV_PID" 2>/dev/null
-    wait "$SRV_PID" 2>/dev/null
-    SRV_PID=
-    PORT=$((PORT + 1))
-  done
-  echo "FAIL: could not start $SERVER"
-  exit 1
-}
+. "$(dirname "$0")/libcoap_server.sh"
 
 # The PDU lines of the server's log (its other lines are timestamped).
 pdus() { grep -a '^v:1 ' "$T/server.log"; }
@@ -91,7 +50,7 @@ logged() {
   pdus | grep -q -- "$2" || fail "server log: no $1"
 }
 
-start_server
+start_server 30000 20
 echo "$SERVER on 127.0.0.1:$PORT"
 
 timeout 240 "$PROG" "$PORT" >"$T/out" 2>&1
