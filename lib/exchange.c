@@ -299,10 +299,7 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
   ck__random(ctx, &r, sizeof r);
   double span = (double)p->ack_timeout_ms * (p->ack_random_factor - 1.0);
   c->timeout = p->ack_timeout_ms + (uint64_t)(span * (r / 4294967296.0));
-  if (ck__timer_start(&ctx->loop, &c->timer, c->timeout, con_timeout) < 0) {
-    free(c);
-    return NULL;
-  }
+  ck__timer_start(&ctx->loop, &c->timer, c->timeout, con_timeout);
   struct ck__con **b = &ctx->cons->buckets[c->mid % CON_BUCKETS];
   c->next = *b;
   *b = c;

@@ -1,6 +1,12 @@
-/* Timers and the clock of the event loop. Timers live in a binary
- * min-heap of pointers, so arming, disarming and finding the next one are
- * O(log n) and the loop never scans all timers. */
+/* Timers and the clock of the event loop.
+ *
+ * Timers live in an intrusive pairing heap: the links are inside each
+ * struct ck__timer, so arming a timer never allocates and cannot fail
+ * (libuv's timers work the same way). Insertion is O(1), removing the
+ * earliest or any armed timer is amortised O(log n), and the loop never
+ * scans all timers. Timers due at the same millisecond fire in the order
+ * they were armed, so runs are deterministic under a test clock.
+ */
 #include <stdlib.h>
 #include <time.h>
 
@@ -20,9 +26,10 @@ int ck__loop_init(struct ck__loop *l)
   l->stop = false;
   l->clock = mono_ms;
   l->clock_user = NULL;
-  l->heap = NULL;
-  l->nheap = 0;
-  l->capheap = 0;
+  l->root = NULL;
+  l->ntimers = 0;
+  l->seq = 0;
+  l->depth = 0;
   l->now = mono_ms(NULL);
   return ck__backend_init(l);
 }
@@ -30,9 +37,8 @@ int ck__loop_init(struct ck__loop *l)
 void ck__loop_close(struct ck__loop *l)
 {
   ck__backend_close(l);
-  free(l->heap);
-  l->heap = NULL;
-  l->nheap = l->capheap = 0;
+  l->root = NULL;
+  l->ntimers = 0;
 }
 
 void ck__loop_set_clock(struct ck__loop *l, uint64_t (*fn)(void *user),
@@ -54,82 +60,100 @@ uint64_t ck__loop_update(struct ck__loop *l)
   return l->now;
 }
 
-static void place(struct ck__loop *l, uint32_t i, struct ck__timer *t)
+static bool before(const struct ck__timer *a, const struct ck__timer *b)
 {
-  l->heap[i] = t;
-  t->idx = i + 1;
+  return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
-static void sift_up(struct ck__loop *l, uint32_t i)
+/* Makes the later of two roots the first child of the earlier one. */
+static struct ck__timer *meld(struct ck__timer *a, struct ck__timer *b)
 {
-  struct ck__timer *t = l->heap[i];
-  while (i > 0) {
-    uint32_t parent = (i - 1) / 2;
-    if (l->heap[parent]->due <= t->due)
-      break;
-    place(l, i, l->heap[parent]);
-    i = parent;
+  if (!a)
+    return b;
+  if (!b)
+    return a;
+  if (before(b, a)) {
+    struct ck__timer *t = a;
+    a = b;
+    b = t;
   }
-  place(l, i, t);
+  b->next = a->child;
+  if (a->child)
+    a->child->prev = b;
+  b->prev = a;
+  a->child = b;
+  a->next = a->prev = NULL;
+  return a;
 }
 
-static void sift_down(struct ck__loop *l, uint32_t i)
+/* The two-pass merge of a removed node's children: pair them left to
+ * right, then meld the pairs right to left. Iterative, so a long sibling
+ * list cannot exhaust the stack. */
+static struct ck__timer *merge_pairs(struct ck__timer *first)
 {
-  struct ck__timer *t = l->heap[i];
-  for (;;) {
-    uint32_t c = 2 * i + 1;
-    if (c >= l->nheap)
-      break;
-    if (c + 1 < l->nheap && l->heap[c + 1]->due < l->heap[c]->due)
-      c++;
-    if (t->due <= l->heap[c]->due)
-      break;
-    place(l, i, l->heap[c]);
-    i = c;
+  struct ck__timer *pairs = NULL; /* melded pairs, linked through next */
+  while (first) {
+    struct ck__timer *a = first, *b = a->next;
+    first = b ? b->next : NULL;
+    a->next = a->prev = NULL;
+    if (b)
+      b->next = b->prev = NULL;
+    struct ck__timer *m = meld(a, b);
+    m->next = pairs;
+    pairs = m;
   }
-  place(l, i, t);
+  struct ck__timer *root = NULL;
+  while (pairs) {
+    struct ck__timer *m = pairs;
+    pairs = m->next;
+    m->next = NULL;
+    root = meld(root, m);
+  }
+  return root;
 }
 
 void ck__timer_stop(struct ck__loop *l, struct ck__timer *t)
 {
-  if (t->idx == 0)
+  if (!t->armed)
     return;
-  uint32_t i = t->idx - 1;
-  t->idx = 0;
-  struct ck__timer *last = l->heap[--l->nheap];
-  if (i == l->nheap)
-    return;
-  place(l, i, last);
-  sift_down(l, i);
-  sift_up(l, last->idx - 1);
+  t->armed = false;
+  l->ntimers--;
+  struct ck__timer *sub = merge_pairs(t->child);
+  if (t == l->root) {
+    l->root = sub;
+  } else {
+    /* Unlink t from its parent's child list (prev is the parent when t
+     * is the first child, else the previous sibling). */
+    if (t->prev->child == t)
+      t->prev->child = t->next;
+    else
+      t->prev->next = t->next;
+    if (t->next)
+      t->next->prev = t->prev;
+    l->root = meld(l->root, sub);
+  }
+  t->child = t->next = t->prev = NULL;
 }
 
-int ck__timer_start(struct ck__loop *l, struct ck__timer *t, uint64_t delay_ms,
-                    ck__timer_cb cb)
+void ck__timer_start(struct ck__loop *l, struct ck__timer *t,
+                     uint64_t delay_ms, ck__timer_cb cb)
 {
   ck__timer_stop(l, t);
-  if (l->nheap == l->capheap) {
-    uint32_t cap = l->capheap ? l->capheap * 2 : 64;
-    struct ck__timer **h = realloc(l->heap, cap * sizeof *h);
-    if (!h)
-      return CK_ENOMEM;
-    l->heap = h;
-    l->capheap = cap;
-  }
   t->due = l->now + delay_ms;
+  t->seq = l->seq++;
   t->cb = cb;
-  l->heap[l->nheap] = t;
-  t->idx = ++l->nheap;
-  sift_up(l, l->nheap - 1);
-  return 0;
+  t->child = t->next = t->prev = NULL;
+  t->armed = true;
+  l->ntimers++;
+  l->root = meld(l->root, t);
 }
 
 int ck__loop_timeout(struct ck__loop *l)
 {
-  if (l->nheap == 0)
+  if (!l->root)
     return -1;
   uint64_t now = ck__loop_update(l);
-  uint64_t due = l->heap[0]->due;
+  uint64_t due = l->root->due;
   if (due <= now)
     return 0;
   uint64_t d = due - now;
@@ -142,9 +166,9 @@ int ck__loop_run_timers(struct ck__loop *l)
   uint64_t now = ck__loop_update(l);
   /* Bounded: a callback that re-arms with delay 0 runs in the next
    * iteration, not forever in this one. */
-  uint32_t budget = l->nheap;
-  while (l->nheap > 0 && l->heap[0]->due <= now && budget-- > 0) {
-    struct ck__timer *t = l->heap[0];
+  size_t budget = l->ntimers;
+  while (l->root && l->root->due <= now && budget-- > 0) {
+    struct ck__timer *t = l->root;
     ck__timer_stop(l, t);
     t->cb(t);
     n++;

@@ -22,22 +22,27 @@ enum { CK__READ = 1, CK__WRITE = 2 };
 struct ck__timer;
 typedef void (*ck__timer_cb)(struct ck__timer *t);
 
-/* A one-shot timer; embed it and use container_of-style casts. */
+/* A one-shot timer; embed it and use container_of-style casts. Its heap
+ * links live inside it, so arming it can never fail. A zeroed timer is
+ * a valid, disarmed one. */
 struct ck__timer {
   uint64_t due;
-  uint32_t idx; /* position in the heap + 1; 0 when not armed */
+  uint64_t seq; /* arming order: ties on due fire first-armed first */
+  struct ck__timer *child, *next, *prev;
   ck__timer_cb cb;
+  bool armed;
 };
 
 struct ck__loop {
   int backend_fd;
   bool stop;
-  uint64_t now; /* cached at the start of each iteration */
+  unsigned depth; /* > 0 while the loop runs callbacks (ck_ctx_process) */
+  uint64_t now;   /* cached at the start of each iteration */
   uint64_t (*clock)(void *user);
   void *clock_user;
-  struct ck__timer **heap;
-  uint32_t nheap;
-  uint32_t capheap;
+  struct ck__timer *root;
+  size_t ntimers;
+  uint64_t seq;
 };
 
 int ck__loop_init(struct ck__loop *l);
@@ -55,15 +60,14 @@ static inline uint64_t ck__loop_now(const struct ck__loop *l)
   return l->now;
 }
 
-/* Arms t to fire delay_ms after the cached now (re-arms if armed).
- * Returns 0 or CK_ENOMEM. */
-int ck__timer_start(struct ck__loop *l, struct ck__timer *t, uint64_t delay_ms,
-                    ck__timer_cb cb);
+/* Arms t to fire delay_ms after the cached now (re-arms if armed). */
+void ck__timer_start(struct ck__loop *l, struct ck__timer *t,
+                     uint64_t delay_ms, ck__timer_cb cb);
 void ck__timer_stop(struct ck__loop *l, struct ck__timer *t);
 
 static inline bool ck__timer_active(const struct ck__timer *t)
 {
-  return t->idx != 0;
+  return t->armed;
 }
 
 /* Milliseconds until the earliest timer, 0 if due, -1 if none. */

@@ -695,7 +695,7 @@ int ck__srv_init(struct ck_ctx *ctx)
   if (rc == 0)
     rc = ck__observe_init(ctx);
   if (rc == 0)
-    rc = ck__timer_start(&ctx->loop, &ctx->sweep, 5000, sweep);
+    ck__timer_start(&ctx->loop, &ctx->sweep, 5000, sweep);
   return rc;
 }
 
