@@ -176,6 +176,7 @@ void ck_ctx_free(struct ck_ctx *ctx)
   for (int i = 0; i < 2; i++)
     if (ctx->stop_pipe[i] >= 0)
       close(ctx->stop_pipe[i]);
+  ck__watches_reap(ctx);
   ck__loop_close(&ctx->loop);
   free(ctx);
 }
@@ -230,8 +231,23 @@ int ck_ctx_fd(const struct ck_ctx *ctx)
   return ctx->loop.backend_fd;
 }
 
+static bool output_queued(const struct ck_ctx *ctx)
+{
+  for (const struct ck__ep *ep = ctx->eps; ep; ep = ep->next)
+    if (ep->nsend)
+      return true;
+  return false;
+}
+
 int ck_ctx_timeout(struct ck_ctx *ctx)
 {
+  if (!ctx)
+    return -1;
+  /* Sends made outside the loop leave at once (ck__ep_send), so nothing
+   * should wait here; if something does, the application must call
+   * ck_ctx_process() now rather than sleep on it. */
+  if (output_queued(ctx))
+    return 0;
   return ck__loop_timeout(&ctx->loop);
 }
 
@@ -250,11 +266,17 @@ int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms)
   int t = ck__loop_timeout(&ctx->loop);
   if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
     timeout_ms = t;
+  /* While callbacks run, sends are batched and leave together at the end
+   * of the iteration (one sendmmsg per endpoint); outside, ck__ep_send()
+   * flushes at once. */
+  ctx->loop.depth++;
   int n = ck__backend_poll(&ctx->loop, timeout_ms);
-  if (n < 0)
-    return n;
-  n += ck__loop_run_timers(&ctx->loop);
+  if (n >= 0)
+    n += ck__loop_run_timers(&ctx->loop);
   ck__flush_all(ctx);
+  ctx->loop.depth--;
+  if (ctx->loop.depth == 0)
+    ck__watches_reap(ctx);
   return n;
 }
 

@@ -99,7 +99,11 @@ struct ck_ctx {
   struct ck_deferred *spare_deferred; /* server.c: reused per request */
   struct ck__timer sweep;
   struct ck_client *clients; /* client.c: every client of the context */
+  struct ck_watch *dead_watches; /* handles.c: freed during callbacks */
 };
+
+/* Frees the watches freed during the last iteration (handles.c). */
+void ck__watches_reap(struct ck_ctx *ctx);
 
 /* Called by a transport for every datagram received. dst_multicast tells
  * whether it was sent to a group address. */

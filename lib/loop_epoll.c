@@ -54,6 +54,8 @@ int ck__backend_poll(struct ck__loop *l, int timeout_ms)
   ck__loop_update(l);
   for (int i = 0; i < n; i++) {
     struct ck__io *io = evs[i].data.ptr;
+    if (!io->cb)
+      continue; /* freed by an earlier callback of this batch */
     unsigned e = 0;
     if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
       e |= CK__READ;

@@ -261,6 +261,9 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
     return 0;
   int n = 0;
   struct ck__observer *o = r->obs_head;
+  /* Called from outside the loop, the notifications still leave in
+   * batches, and all of them before this call returns (ctx.h). */
+  ctx->loop.depth++;
   while (o) {
     /* The handler may not remove other observers, but notify() may
      * remove this one: take the next first. */
@@ -269,6 +272,8 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
       n++;
     o = next;
   }
+  ck__flush_all(ctx);
+  ctx->loop.depth--;
   return n;
 }
 

@@ -282,5 +282,12 @@ int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to,
     return CK_ENOSPC;
   }
   memcpy(out, buf, len);
-  return ep->tp->out_commit(ep, to, len);
+  int rc = ep->tp->out_commit(ep, to, len);
+  /* The contract of ctx.h: a send made outside a callback (a request
+   * started from the application, a deferred answer sent later) leaves
+   * before the call returns, so an application that then sleeps for
+   * ck_ctx_timeout() does not hold it back. */
+  if (ep->ctx->loop.depth == 0)
+    ep->tp->flush(ep);
+  return rc;
 }

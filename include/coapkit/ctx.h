@@ -2,10 +2,18 @@
  * messaging state that clients and servers share.
  *
  * A context is used from one thread; several contexts may run in several
- * threads. The library can run its own loop (ck_run) or be driven from an
- * application's loop: ck_ctx_fd() is one file descriptor that becomes
+ * threads. The library can run its own loop (ck_run), with the
+ * application's descriptors and timers on it (loop.h), or be driven from
+ * an application's loop: ck_ctx_fd() is one file descriptor that becomes
  * readable when there is work, ck_ctx_timeout() tells when the next timer
  * is due, and ck_ctx_process() does what is ready.
+ *
+ * Sending: a message the library sends from inside one of its callbacks
+ * is batched and leaves when the callback's loop iteration ends; a
+ * message sent from outside (ck_client_send(), ck_deferred_send() or
+ * ck_resource_changed() called by the application between iterations)
+ * leaves before that call returns. So an application may send, then
+ * sleep for ck_ctx_timeout() milliseconds, and nothing waits.
  */
 #ifndef COAPKIT_CTX_H
 #define COAPKIT_CTX_H
