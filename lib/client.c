@@ -128,9 +128,9 @@ static void trace_flush(struct ck__ep *ep)
   trace_of(ep)->inner->flush(ep);
 }
 
-static void trace_close(struct ck__ep *ep)
+static void trace_free(struct ck__ep *ep)
 {
-  trace_of(ep)->inner->close(ep);
+  trace_of(ep)->inner->free(ep);
 }
 
 static void trace_install(struct ck_client *c, struct ck__ep *ep,
@@ -140,7 +140,7 @@ static void trace_install(struct ck_client *c, struct ck__ep *ep,
   t->tp.out_begin = trace_begin;
   t->tp.out_commit = trace_commit;
   t->tp.flush = trace_flush;
-  t->tp.close = trace_close;
+  t->tp.free = trace_free;
   t->inner = ep->tp;
   t->c = c;
   ep->tp = &t->tp;
@@ -222,8 +222,7 @@ void ck_client_free(struct ck_client *c)
     if (*ep)
       *ep = eps[i]->next;
     eps[i]->tp->flush(eps[i]);
-    eps[i]->tp->close(eps[i]);
-    free(eps[i]);
+    eps[i]->tp->free(eps[i]);
   }
   free(c);
 }
@@ -533,7 +532,7 @@ static int send_msg(struct ck_call *call, const struct send_opts *so)
   struct ck_ctx *ctx = c->ctx;
   uint8_t buf[CK__DGRAM_MAX];
   bool con = !call->non && !call->multicast;
-  uint16_t mid = ck__next_mid(ctx);
+  uint16_t mid = ck__next_mid(ctx, &call->peer);
   int n;
   if (call->ping) {
     uint8_t ping[4] = {CK_VERSION << 6 | CK_TYPE_CON << 4, 0,

@@ -66,11 +66,6 @@ void ck__random(struct ck_ctx *ctx, void *buf, size_t len)
   ctx->random(ctx->random_user, buf, len);
 }
 
-uint16_t ck__next_mid(struct ck_ctx *ctx)
-{
-  return ctx->next_mid++;
-}
-
 static void stop_read(struct ck__io *io, unsigned events)
 {
   (void)events;
@@ -146,7 +141,6 @@ int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg)
   ctx->stop_io.cb = stop_read;
   if ((rc = ck__backend_add(&ctx->loop, &ctx->stop_io, CK__READ)) < 0)
     goto fail;
-  ck__random(ctx, &ctx->next_mid, sizeof ctx->next_mid);
   ck__random(ctx, &ctx->etag_seed, sizeof ctx->etag_seed);
   if ((rc = ck__exchange_init(ctx)) < 0 || (rc = ck__srv_init(ctx)) < 0)
     goto fail;
@@ -169,14 +163,14 @@ void ck_ctx_free(struct ck_ctx *ctx)
   while (ep) {
     struct ck__ep *next = ep->next;
     ep->tp->flush(ep);
-    ep->tp->close(ep);
-    free(ep);
+    ep->tp->free(ep);
     ep = next;
   }
   for (int i = 0; i < 2; i++)
     if (ctx->stop_pipe[i] >= 0)
       close(ctx->stop_pipe[i]);
   ck__watches_reap(ctx);
+  ck__mids_free(ctx);
   ck__loop_close(&ctx->loop);
   free(ctx);
 }
@@ -215,9 +209,10 @@ int ck_ctx_join(struct ck_ctx *ctx, const char *group, const char *ifname)
     return CK_EINVAL;
   int joined = 0, rc = 0;
   for (struct ck__ep *ep = ctx->eps; ep; ep = ep->next) {
-    if (ep->client || ep->local.u.sa.sa_family != g.u.sa.sa_family)
+    if (ep->client || ep->local.u.sa.sa_family != g.u.sa.sa_family ||
+        !ep->tp->join)
       continue;
-    rc = ck__udp_join(ep, group, ifname);
+    rc = ep->tp->join(ep, group, ifname);
     if (rc == 0)
       joined++;
   }

@@ -11,13 +11,15 @@
 struct ck__io;
 typedef void (*ck__io_cb)(struct ck__io *io, unsigned events);
 
-/* A watched descriptor. Events are CK__READ / CK__WRITE. */
+/* A watched descriptor. Events are CK__READ / CK__WRITE; CK__ERROR is
+ * only reported (with CK__READ): the descriptor has an error pending,
+ * such as an ICMP error on a socket's error queue. */
 struct ck__io {
   int fd;
   ck__io_cb cb;
 };
 
-enum { CK__READ = 1, CK__WRITE = 2 };
+enum { CK__READ = 1, CK__WRITE = 2, CK__ERROR = 4 };
 
 struct ck__timer;
 typedef void (*ck__timer_cb)(struct ck__timer *t);

@@ -61,6 +61,8 @@ int ck__backend_poll(struct ck__loop *l, int timeout_ms)
       e |= CK__READ;
     if (evs[i].events & EPOLLOUT)
       e |= CK__WRITE;
+    if (evs[i].events & EPOLLERR)
+      e |= CK__ERROR;
     io->cb(io, e);
   }
   return n;

@@ -9,9 +9,10 @@
  * answers a notification with RST, when a CON notification times out,
  * when it deregisters (Observe=1), or when a notification is not 2.xx.
  *
- * To find the observer an RST refers to, the Message ID of each NON
- * notification indexes a table of 65536 slots; a slot is trusted only if
- * the observer still has that MID and the RST comes from its address.
+ * To find the observer an RST refers to, each observer is also hashed by
+ * (address, Message ID of its last notification): Message IDs follow one
+ * sequence per peer (mid.c), so the ID alone does not name an observer.
+ * An ICMP error for an observer's address ends its observations at once.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ enum { HASH_BUCKETS = 1 << 16, DAY_MS = 24u * 3600u * 1000u };
 
 struct ck__observer {
   struct ck__observer *next, *prev; /* the resource's list */
-  struct ck__observer *hnext;       /* hash chain */
+  struct ck__observer *hnext;       /* hash chain by (peer, token) */
+  struct ck__observer *mnext;       /* hash chain by (peer, last_mid) */
   struct ck_resource *res;
   struct ck__ep *ep;
   struct ck__con *con; /* a CON notification in flight */
@@ -38,7 +40,7 @@ struct ck__observer {
 
 struct ck__observers {
   struct ck__observer *buckets[HASH_BUCKETS];
-  struct ck__observer *by_mid[65536];
+  struct ck__observer *by_mid[HASH_BUCKETS];
 };
 
 int ck__observe_init(struct ck_ctx *ctx)
@@ -55,6 +57,30 @@ static uint32_t obs_hash(const struct ck_addr *peer, const uint8_t *tok,
   for (uint8_t i = 0; i < tkl; i++)
     h = (h ^ tok[i]) * 16777619u;
   return (h ^ (h >> 16)) & (HASH_BUCKETS - 1);
+}
+
+static uint32_t mid_hash(const struct ck_addr *peer, uint16_t mid)
+{
+  uint32_t h = (ck_addr_hash(peer) ^ mid) * 0x9e3779b1u;
+  return (h >> 16) & (HASH_BUCKETS - 1);
+}
+
+static void mid_unlink(struct ck_ctx *ctx, struct ck__observer *o)
+{
+  struct ck__observer **pp =
+    &ctx->obs->by_mid[mid_hash(&o->peer, o->last_mid)];
+  while (*pp && *pp != o)
+    pp = &(*pp)->mnext;
+  if (*pp)
+    *pp = o->mnext;
+  o->mnext = NULL;
+}
+
+static void mid_link(struct ck_ctx *ctx, struct ck__observer *o)
+{
+  struct ck__observer **b = &ctx->obs->by_mid[mid_hash(&o->peer, o->last_mid)];
+  o->mnext = *b;
+  *b = o;
 }
 
 static struct ck__observer *find(struct ck_ctx *ctx,
@@ -87,8 +113,7 @@ static void obs_remove(struct ck_ctx *ctx, struct ck__observer *o)
     pp = &(*pp)->hnext;
   if (*pp)
     *pp = o->hnext;
-  if (ctx->obs->by_mid[o->last_mid] == o)
-    ctx->obs->by_mid[o->last_mid] = NULL;
+  mid_unlink(ctx, o);
   if (o->con)
     ck__con_cancel(ctx, o->con);
   ctx->stats.observers--;
@@ -168,8 +193,10 @@ bool ck__observe_rst(struct ck_ctx *ctx, const struct ck_addr *peer,
 {
   if (!ctx->obs)
     return false;
-  struct ck__observer *o = ctx->obs->by_mid[mid];
-  if (!o || o->last_mid != mid || !ck_addr_equal(&o->peer, peer))
+  struct ck__observer *o = ctx->obs->by_mid[mid_hash(peer, mid)];
+  while (o && (o->last_mid != mid || !ck_addr_equal(&o->peer, peer)))
+    o = o->mnext;
+  if (!o)
     return false;
   /* RFC 7641 §3.6: an RST to a notification cancels the observation. */
   obs_remove(ctx, o);
@@ -186,7 +213,7 @@ static void con_done(struct ck_ctx *ctx, void *user, int result,
   o->con = NULL;
   /* §4.5: a CON notification that times out or is reset means the
    * client is gone or no longer interested. */
-  if (result == CK_ETIMEDOUT || result == CK_ERESET)
+  if (result == CK_ETIMEDOUT || result == CK_ERESET || result == CK_EUNREACH)
     obs_remove(ctx, o);
 }
 
@@ -223,7 +250,7 @@ static bool notify(struct ck_ctx *ctx, struct ck__observer *o,
   rp.observe = ok;
   rp.obs_seq = r->obs_seq;
   uint8_t buf[CK__DGRAM_MAX];
-  uint16_t mid = ck__next_mid(ctx);
+  uint16_t mid = ck__next_mid(ctx, &o->peer);
   int n = ck__build_response(ctx, buf, sizeof buf,
                              con ? CK_TYPE_CON : CK_TYPE_NON, mid, o->token,
                              o->tkl, resp, &rp);
@@ -241,10 +268,9 @@ static bool notify(struct ck_ctx *ctx, struct ck__observer *o,
   } else {
     ck__ep_send(o->ep, &o->peer, buf, (size_t)n);
   }
-  if (ctx->obs->by_mid[o->last_mid] == o)
-    ctx->obs->by_mid[o->last_mid] = NULL;
+  mid_unlink(ctx, o);
   o->last_mid = mid;
-  ctx->obs->by_mid[mid] = o;
+  mid_link(ctx, o);
   if (!ok) {
     /* §3.2: a non-2.xx notification ends the observation. */
     obs_remove(ctx, o);
@@ -275,6 +301,23 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
   ck__flush_all(ctx);
   ctx->loop.depth--;
   return n;
+}
+
+void ck__observe_peer_gone(struct ck_ctx *ctx, const struct ck_addr *peer)
+{
+  if (!ctx->obs || ctx->stats.observers == 0)
+    return;
+  /* A scan of every observer: ICMP errors are rare and rate-limited by
+   * the kernel, and only the peer itself can draw them. */
+  for (struct ck_resource *r = ctx->resources; r; r = r->next) {
+    struct ck__observer *o = r->obs_head;
+    while (o) {
+      struct ck__observer *next = o->next;
+      if (ck_addr_equal(&o->peer, peer))
+        obs_remove(ctx, o);
+      o = next;
+    }
+  }
 }
 
 void ck__observe_close(struct ck_ctx *ctx)

@@ -2,10 +2,9 @@
  * (RFC 7252 §5, §8). Resources live in resource.c, request and response
  * objects in response.c, /.well-known/core in wellknown.c.
  *
- * ck__input() receives every datagram. Malformed ones get RST when
- * confirmable (§4.2) and are dropped otherwise; ACK and RST go to the
- * messaging layer; requests are deduplicated, checked for options we do
- * not understand (§5.4.1), routed to a resource, checked against its
+ * The messaging layer (messaging.c) hands every request here through
+ * ck__server_request(). Requests are deduplicated, checked for options we
+ * do not understand (§5.4.1), routed to a resource, checked against its
  * methods and formats, reassembled when block-wise (block.c), handed to
  * the handler, and answered: piggybacked in the ACK, as NON, or later as
  * a separate CON when the handler deferred (§5.2.2).
@@ -56,14 +55,6 @@ static bool suppressed(uint32_t no_response, uint8_t code)
   unsigned cls = CK_CODE_CLASS(code);
   return (cls == 2 && (no_response & 2)) || (cls == 4 && (no_response & 8)) ||
          (cls == 5 && (no_response & 16));
-}
-
-static void send_empty(struct ck__ep *ep, const struct ck_addr *to,
-                       uint8_t type, uint16_t mid)
-{
-  uint8_t m[4] = {(uint8_t)(CK_VERSION << 6 | type << 4), 0,
-                  (uint8_t)(mid >> 8), (uint8_t)mid};
-  ck__ep_send(ep, to, m, sizeof m);
 }
 
 static void delayed_fire(struct ck__timer *t)
@@ -127,7 +118,7 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
   if (quiet) {
     /* §8.2 and RFC 7967: no response; a CON still needs its ACK. */
     if (rp->req_type == CK_TYPE_CON && !rp->acked && !rp->multicast) {
-      send_empty(rp->ep, &rp->peer, CK_TYPE_ACK, rp->req_mid);
+      ck__send_empty(rp->ep, &rp->peer, CK_TYPE_ACK, rp->req_mid);
       if (dd) {
         uint8_t m[4] = {CK_VERSION << 6 | CK_TYPE_ACK << 4, 0,
                         (uint8_t)(rp->req_mid >> 8), (uint8_t)rp->req_mid};
@@ -147,7 +138,7 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
   } else {
     type = (rp->req_type == CK_TYPE_CON && !rp->multicast) ? CK_TYPE_CON
                                                            : CK_TYPE_NON;
-    mid = ck__next_mid(ctx);
+    mid = ck__next_mid(ctx, &rp->peer);
   }
   int n = ck__build_response(ctx, buf, sizeof buf, type, mid, rp->token,
                              rp->tkl, resp, rp);
@@ -205,7 +196,7 @@ static void deferred_ack(struct ck__timer *t)
   struct ck_deferred *d = (struct ck_deferred *)t;
   /* §5.2.2: the handler is slow; acknowledge the CON now so the client
    * stops retransmitting, and send the response as a CON later. */
-  send_empty(d->rp.ep, &d->rp.peer, CK_TYPE_ACK, d->rp.req_mid);
+  ck__send_empty(d->rp.ep, &d->rp.peer, CK_TYPE_ACK, d->rp.req_mid);
   d->rp.acked = true;
   struct ck__dd_entry *dd = deferred_dd(d);
   if (dd)
@@ -215,12 +206,12 @@ static void deferred_ack(struct ck__timer *t)
 struct ck_deferred *ck_response_defer(struct ck_response *r, unsigned flags)
 {
   /* The dispatcher placed the deferred record around this response when
-   * the request allowed it; see dispatch(). */
+   * the request allowed it; see ck__server_request(). */
   struct ck_deferred *d =
     (struct ck_deferred *)((char *)r - offsetof(struct ck_deferred, resp));
   if (!r->deferred)
     return NULL;
-  r->deferred = false; /* marks "taken": dispatch() must not answer */
+  r->deferred = false; /* marks "taken": ck__server_request() must not answer */
   d->rp.acked = false;
   struct ck_ctx *ctx = d->ctx;
   if (!d->dd && !d->rp.multicast) {
@@ -382,8 +373,8 @@ static void answer_now(struct ck_ctx *ctx, struct ck__reply *rp,
   ck__send_reply(ctx, rp, &resp, dd);
 }
 
-static void dispatch(struct ck__ep *ep, const struct ck_addr *from,
-                     const struct ck_msg *m, bool mc)
+void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
+                        const struct ck_msg *m, bool mc)
 {
   struct ck_ctx *ctx = ep->ctx;
   struct ck__reply rp;
@@ -427,7 +418,7 @@ static void dispatch(struct ck__ep *ep, const struct ck_addr *from,
     if (dd->state == CK__DD_PENDING)
       return; /* the handler is still at work; its answer will come */
     if (dd->state == CK__DD_ACKED && m->type == CK_TYPE_CON) {
-      send_empty(ep, from, CK_TYPE_ACK, m->mid);
+      ck__send_empty(ep, from, CK_TYPE_ACK, m->mid);
       return;
     }
     if (!dd->idempotent || m->type != CK_TYPE_CON)
@@ -593,72 +584,22 @@ send:
     free(d);
 }
 
-void ck__input(struct ck__ep *ep, const struct ck_addr *from,
-               const uint8_t *buf, size_t len, bool mc)
+void ck__server_too_large(struct ck__ep *ep, const struct ck_addr *from,
+                          const struct ck_msg *m, const uint8_t *buf)
 {
-  struct ck_ctx *ctx = ep->ctx;
-  struct ck_msg m;
-  if (len > CK__DGRAM_MAX) {
-    /* Larger than we accept: RFC 7959 §2.9.3, 4.13 for a CON request. */
-    if (ck_msg_parse(&m, buf, CK__DGRAM_MAX) != CK_EMSG_SHORT &&
-        m.type == CK_TYPE_CON && CK_CODE_CLASS(m.code) == 0 && m.code &&
-        m.tkl <= CK_TOKEN_MAX && !mc) {
-      struct ck__reply rp = {.ep = ep, .peer = *from, .req_type = m.type,
-                             .method = m.code, .req_mid = m.mid,
-                             .tkl = m.tkl};
-      memcpy(rp.token, buf + CK_HEADER_LEN, m.tkl);
-      struct ck_response resp;
-      ck__resp_init(&resp, m.code);
-      resp.code = CK_REQUEST_ENTITY_TOO_LARGE;
-      ck_response_opt_uint(&resp, CK_OPT_SIZE1, 1024);
-      ck__send_reply(ctx, &rp, &resp, NULL);
-    }
-    ctx->stats.rx_malformed++;
+  /* RFC 7959 §2.9.3: 4.13 for a CON request, with the size we take. */
+  if (m->type != CK_TYPE_CON || CK_CODE_CLASS(m->code) != 0 || !m->code ||
+      m->tkl > CK_TOKEN_MAX)
     return;
-  }
-  int rc = ck_msg_parse(&m, buf, len);
-  if (rc < 0) {
-    ctx->stats.rx_malformed++;
-    /* RFC 7252 §4.2/§4.3: a CON with a format error is rejected with
-     * RST; anything else is silently dropped. */
-    if (rc != CK_EMSG_SHORT && rc != CK_EMSG_VERSION &&
-        m.type == CK_TYPE_CON && !mc)
-      send_empty(ep, from, CK_TYPE_RST, m.mid);
-    return;
-  }
-  if (m.type == CK_TYPE_ACK || m.type == CK_TYPE_RST) {
-    if (ck__con_input(ctx, from, &m))
-      return;
-    if (m.type == CK_TYPE_RST && !ck__observe_rst(ctx, from, m.mid))
-      ck__client_rst(ctx, from, m.mid);
-    return;
-  }
-  if (m.code == CK_CODE_EMPTY) {
-    /* §4.3: an empty CON is a ping, answered with RST; an empty NON is
-     * rejected silently. */
-    if (m.type == CK_TYPE_CON && !mc)
-      send_empty(ep, from, CK_TYPE_RST, m.mid);
-    return;
-  }
-  if (CK_CODE_CLASS(m.code) != 0) {
-    /* A separate response or a notification: a retransmission we have
-     * seen gets the same answer (our ACK was lost), anything else goes to
-     * the client, and what no call expects is rejected with RST (§4.2,
-     * §4.3; RFC 7641 §3.6 makes that the reactive cancel). */
-    struct ck__dd_entry *dd = ck__dedup_find(ctx, from, m.mid);
-    if (dd) {
-      size_t clen;
-      const uint8_t *cached = ck__dedup_cached(dd, &clen);
-      ctx->stats.rx_duplicates++;
-      if (cached)
-        ck__ep_send(ep, from, cached, clen);
-      return;
-    }
-    if (!mc && !ck__client_input(ctx, ep, from, &m))
-      send_empty(ep, from, CK_TYPE_RST, m.mid);
-    return;
-  }
-  dispatch(ep, from, &m, mc);
+  struct ck__reply rp = {.ep = ep, .peer = *from, .req_type = m->type,
+                         .method = m->code, .req_mid = m->mid,
+                         .tkl = m->tkl};
+  memcpy(rp.token, buf + CK_HEADER_LEN, m->tkl);
+  struct ck_response resp;
+  ck__resp_init(&resp, m->code);
+  resp.code = CK_REQUEST_ENTITY_TOO_LARGE;
+  ck_response_opt_uint(&resp, CK_OPT_SIZE1, 1024);
+  ck__send_reply(ep->ctx, &rp, &resp, NULL);
 }
 
 /* --- lifetime --- */

@@ -126,9 +126,6 @@ int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
 /* Removes the observer with req's peer and token from r, if any. */
 void ck__observe_remove_req(struct ck_ctx *ctx, struct ck_resource *r,
                             const struct ck_request *req);
-/* Offers an RST to the observers (NON notifications); true if matched. */
-bool ck__observe_rst(struct ck_ctx *ctx, const struct ck_addr *peer,
-                     uint16_t mid);
 void ck__observe_resource_free(struct ck_ctx *ctx, struct ck_resource *r);
 
 /* resource.c */

@@ -1,7 +1,9 @@
 /* The UDP transport: one non-blocking socket per endpoint, read with
  * recvmmsg and written with sendmmsg in batches of CK__BATCH, so a busy
  * server makes two system calls per batch instead of two per request.
- * Datagrams are handed to the messaging layer through ck__input(). */
+ * Datagrams are handed to the messaging layer through ck__input(), and
+ * ICMP errors read from the socket's error queue through
+ * ck__input_icmp(). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/errqueue.h>
@@ -15,18 +17,37 @@
 #include "coapkit/error.h"
 #include "ctx.h"
 
+struct udp_ep {
+  struct ck__ep ep; /* first: the seam passes struct ck__ep pointers */
+  struct mmsghdr smsg[CK__BATCH];
+  struct iovec siov[CK__BATCH];
+  struct ck_addr sto[CK__BATCH];
+  uint8_t sbuf[CK__BATCH][CK__DGRAM_MAX];
+  struct mmsghdr rmsg[CK__BATCH];
+  struct iovec riov[CK__BATCH];
+  struct ck_addr rfrom[CK__BATCH];
+  uint8_t rctl[CK__BATCH][64];
+  uint8_t rbuf[CK__BATCH][CK__DGRAM_MAX];
+};
+
+static struct udp_ep *udp(struct ck__ep *ep)
+{
+  return (struct udp_ep *)ep;
+}
+
 static uint8_t *udp_out_begin(struct ck__ep *ep, size_t *cap)
 {
   if (ep->nsend == CK__BATCH)
     ep->tp->flush(ep);
   *cap = CK__DGRAM_MAX;
-  return ep->sbuf[ep->nsend];
+  return udp(ep)->sbuf[ep->nsend];
 }
 
-static int udp_out_commit(struct ck__ep *ep, const struct ck_addr *to,
+static int udp_out_commit(struct ck__ep *base, const struct ck_addr *to,
                           size_t len)
 {
-  unsigned i = ep->nsend;
+  struct udp_ep *ep = udp(base);
+  unsigned i = base->nsend;
   ep->sto[i] = *to;
   ep->siov[i].iov_base = ep->sbuf[i];
   ep->siov[i].iov_len = len;
@@ -38,18 +59,20 @@ static int udp_out_commit(struct ck__ep *ep, const struct ck_addr *to,
   h->msg_control = NULL;
   h->msg_controllen = 0;
   h->msg_flags = 0;
-  ep->nsend++;
+  base->nsend++;
   return 0;
 }
 
-static void udp_flush(struct ck__ep *ep)
+static void udp_flush(struct ck__ep *base)
 {
+  struct udp_ep *ep = udp(base);
+  struct ck__ep *b = base;
   unsigned off = 0;
   /* Bounded: each round sends at least one datagram or drops one. */
-  while (off < ep->nsend) {
-    int n = sendmmsg(ep->io.fd, ep->smsg + off, ep->nsend - off, 0);
+  while (off < b->nsend) {
+    int n = sendmmsg(b->io.fd, ep->smsg + off, b->nsend - off, 0);
     if (n > 0) {
-      ep->ctx->stats.tx_datagrams += (unsigned)n;
+      b->ctx->stats.tx_datagrams += (unsigned)n;
       off += (unsigned)n;
       continue;
     }
@@ -57,27 +80,30 @@ static void udp_flush(struct ck__ep *ep)
       continue;
     /* A datagram the kernel refuses (no buffer, unreachable peer) is
      * lost like any datagram; skip it and count it. */
-    ep->ctx->stats.tx_dropped++;
+    b->ctx->stats.tx_dropped++;
     off++;
   }
-  ep->nsend = 0;
+  b->nsend = 0;
 }
 
-static void udp_close(struct ck__ep *ep)
+static void udp_free(struct ck__ep *ep)
 {
   if (ep->io.fd >= 0) {
     ck__backend_del(&ep->ctx->loop, &ep->io);
     close(ep->io.fd);
   }
-  ep->io.fd = -1;
+  free(udp(ep));
 }
+
+static int udp_join(struct ck__ep *ep, const char *group, const char *ifname);
 
 static const struct ck__transport udp_transport = {
   .name = "udp",
   .out_begin = udp_out_begin,
   .out_commit = udp_out_commit,
   .flush = udp_flush,
-  .close = udp_close,
+  .join = udp_join,
+  .free = udp_free,
 };
 
 static bool dst_is_multicast(struct msghdr *h)
@@ -100,7 +126,9 @@ static bool dst_is_multicast(struct msghdr *h)
 /* Reads the socket's error queue (IP_RECVERR): an ICMP destination
  * unreachable for a peer we sent to fails that peer's exchanges at once
  * instead of leaving them to time out (RFC 7252 §4.2 allows it; users
- * want "unreachable", not a 93-second wait). */
+ * want "unreachable", not a 93-second wait), and ends its observations.
+ * The queue also returns the start of the datagram that drew the error,
+ * which names the exchange. */
 static void drain_errors(struct ck__ep *ep)
 {
   for (int i = 0; i < 64; i++) {
@@ -113,7 +141,8 @@ static void drain_errors(struct ck__ep *ep)
                        .msg_iovlen = 1,
                        .msg_control = ctl,
                        .msg_controllen = sizeof ctl};
-    if (recvmsg(ep->io.fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+    ssize_t n = recvmsg(ep->io.fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (n < 0)
       return;
     dest.len = h.msg_namelen;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
@@ -125,18 +154,20 @@ static void drain_errors(struct ck__ep *ep)
       memcpy(&ee, CMSG_DATA(c), sizeof ee);
       if (ee.ee_origin == SO_EE_ORIGIN_ICMP ||
           ee.ee_origin == SO_EE_ORIGIN_ICMP6)
-        ck__client_icmp(ep->ctx, &dest, CK_EUNREACH);
+        ck__input_icmp(ep, &dest, data, (size_t)n, CK_EUNREACH);
     }
   }
 }
 
 static void udp_read(struct ck__io *io, unsigned events)
 {
-  struct ck__ep *ep = (struct ck__ep *)io;
+  struct udp_ep *ep = (struct udp_ep *)io;
+  struct ck__ep *b = &ep->ep;
   if (!(events & CK__READ))
     return;
-  if (ep->client)
-    drain_errors(ep);
+  /* epoll says EPOLLERR while the error queue holds something. */
+  if (events & CK__ERROR)
+    drain_errors(b);
   /* A bounded number of batches per wake-up keeps timers and other
    * endpoints served under flood. */
   for (int round = 0; round < 8; round++) {
@@ -148,24 +179,24 @@ static void udp_read(struct ck__io *io, unsigned events)
       h->msg_namelen = sizeof ep->rfrom[i].u;
       h->msg_iov = &ep->riov[i];
       h->msg_iovlen = 1;
-      h->msg_control = ep->multicast ? ep->rctl[i] : NULL;
-      h->msg_controllen = ep->multicast ? sizeof ep->rctl[i] : 0;
+      h->msg_control = b->multicast ? ep->rctl[i] : NULL;
+      h->msg_controllen = b->multicast ? sizeof ep->rctl[i] : 0;
       h->msg_flags = 0;
     }
-    int n = recvmmsg(ep->io.fd, ep->rmsg, CK__BATCH, MSG_DONTWAIT, NULL);
+    int n = recvmmsg(b->io.fd, ep->rmsg, CK__BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
       break;
-    ep->ctx->stats.rx_datagrams += (unsigned)n;
+    b->ctx->stats.rx_datagrams += (unsigned)n;
     for (int i = 0; i < n; i++) {
       struct msghdr *h = &ep->rmsg[i].msg_hdr;
       ep->rfrom[i].len = h->msg_namelen;
-      bool mc = ep->multicast && dst_is_multicast(h);
+      bool mc = b->multicast && dst_is_multicast(h);
       size_t len = ep->rmsg[i].msg_len;
       if (h->msg_flags & MSG_TRUNC)
         len = CK__DGRAM_MAX + 1; /* tells ck__input it was cut */
-      ck__input(ep, &ep->rfrom[i], ep->rbuf[i], len, mc);
+      ck__input(b, &ep->rfrom[i], ep->rbuf[i], len, mc);
     }
-    ep->tp->flush(ep);
+    b->tp->flush(b);
     if (n < CK__BATCH)
       break;
   }
@@ -197,11 +228,18 @@ int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
     errno = e;
     return CK_ESYS;
   }
-  struct ck__ep *ep = calloc(1, sizeof *ep);
-  if (!ep) {
+  /* IP_RECVERR on every endpoint: a client learns that a server is
+   * unreachable, a server that an observer has gone. */
+  if (fam == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
+  else
+    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
+  struct udp_ep *u = calloc(1, sizeof *u);
+  if (!u) {
     close(fd);
     return CK_ENOMEM;
   }
+  struct ck__ep *ep = &u->ep;
   ep->ctx = ctx;
   ep->tp = &udp_transport;
   ep->io.fd = fd;
@@ -211,7 +249,7 @@ int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
   int rc = ck__backend_add(&ctx->loop, &ep->io, CK__READ);
   if (rc < 0) {
     close(fd);
-    free(ep);
+    free(u);
     return rc;
   }
   *out = ep;
@@ -228,23 +266,20 @@ int ck__udp_open_client(struct ck_ctx *ctx, int family,
   if (rc < 0)
     return rc;
   struct ck__ep *ep = *out;
-  int fd = ep->io.fd, one = 1;
+  int fd = ep->io.fd;
   ep->client = true;
-  if (family == AF_INET6)
-    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
-  else
-    setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
   for (size_t i = 0; i < nopts && opts[i].level; i++)
     if (setsockopt(fd, opts[i].level, opts[i].name, &opts[i].value,
                    sizeof opts[i].value) != 0) {
-      ep->tp->close(ep);
-      free(ep);
+      int e = errno;
+      ep->tp->free(ep);
+      errno = e;
       return CK_ESYS;
     }
   return 0;
 }
 
-int ck__udp_join(struct ck__ep *ep, const char *group, const char *ifname)
+static int udp_join(struct ck__ep *ep, const char *group, const char *ifname)
 {
   int fd = ep->io.fd;
   int one = 1;
@@ -270,24 +305,4 @@ int ck__udp_join(struct ck__ep *ep, const char *group, const char *ifname)
   }
   ep->multicast = true;
   return 0;
-}
-
-int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to,
-                const uint8_t *buf, size_t len)
-{
-  size_t cap;
-  uint8_t *out = ep->tp->out_begin(ep, &cap);
-  if (len > cap) {
-    ep->ctx->stats.tx_dropped++;
-    return CK_ENOSPC;
-  }
-  memcpy(out, buf, len);
-  int rc = ep->tp->out_commit(ep, to, len);
-  /* The contract of ctx.h: a send made outside a callback (a request
-   * started from the application, a deferred answer sent later) leaves
-   * before the call returns, so an application that then sleeps for
-   * ck_ctx_timeout() does not hold it back. */
-  if (ep->ctx->loop.depth == 0)
-    ep->tp->flush(ep);
-  return rc;
 }

@@ -261,7 +261,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   rnd_counter = 0;
   ck_ctx_set_clock(ctx, clock_fn, NULL);
   ck_ctx_set_random(ctx, rnd, NULL);
-  ctx->next_mid = 0x1000;
 
   struct ck_client_config cfg = {0};
   static const uint16_t sizes[] = {16, 32, 64, 128, 256, 512, 1024, 1024};
