@@ -5,17 +5,16 @@
  *
  * Most of the protocol is the library's work: 4.04/4.05/4.06, Block2
  * slicing of /large, Block1 reassembly for /large-update and
- * /large-create, the observers of /time and /obs. What needs time is
- * driven from one timerfd that the daemon's loop watches: it fires once a
- * second for the notifications and when a deferred /separate answer is
- * due, whichever comes first.
+ * /large-create, the observers of /time and /obs. What needs time runs
+ * on the library's own loop: a repeating one-second timer for the
+ * notifications, and one timer armed for the earliest deferred /separate
+ * answer.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,8 +37,8 @@ struct pending {
 
 struct demo {
   struct ck_ctx *ctx;
-  int tfd;
-  uint64_t start, next_tick;
+  struct ck_timer *tick, *separate;
+  uint64_t start;
   uint32_t obs_value;
   struct ck_resource *time_res, *obs_res;
   size_t time_observers, obs_observers;
@@ -52,12 +51,7 @@ struct demo {
   char large[4096];
 };
 
-static uint64_t now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+static void arm_separate(struct demo *d);
 
 static void text(struct ck_response *resp, const char *s)
 {
@@ -160,9 +154,9 @@ HANDLER(separate_get)
     text(resp, "This response could not be deferred.");
     return;
   }
-  /* The next one-second tick comes no later than this answer is due, and
-   * demo_run() then arms the timer for whichever is first. */
-  d->pending[d->npending++] = (struct pending){def, now_ms() + SEPARATE_MS};
+  d->pending[d->npending++] =
+      (struct pending){def, ck_ctx_now(d->ctx) + SEPARATE_MS};
+  arm_separate(d);
 }
 
 HANDLER(large_get)
@@ -271,7 +265,7 @@ HANDLER(multi_get)
   struct demo *d = user;
   trace(req);
   /* The library already refused an Accept other than 0 and 50 (4.06). */
-  uint64_t up = (now_ms() - d->start) / 1000;
+  uint64_t up = (ck_ctx_now(d->ctx) - d->start) / 1000;
   char buf[64];
   if (ck_request_uint(req, CK_OPT_ACCEPT, CK_CF_TEXT_PLAIN) == CK_CF_JSON) {
     snprintf(buf, sizeof buf, "{\"uptime_s\":%" PRIu64 "}", up);
@@ -406,13 +400,61 @@ static void make_large(struct demo *d)
   d->large_len = n;
 }
 
-/* Arms the timer for the monotonic time at (milliseconds). */
-static int arm(struct demo *d, uint64_t at)
+static void watch_observers(struct ck_resource *r, size_t *last)
 {
-  struct itimerspec its = {0};
-  its.it_value.tv_sec = (time_t)(at / 1000);
-  its.it_value.tv_nsec = (long)(at % 1000) * 1000000L;
-  return timerfd_settime(d->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+  size_t n = ck_resource_observers(r);
+  if (n != *last)
+    log_debug("observers of /%s: %zu", ck_resource_path(r), n);
+  *last = n;
+}
+
+/* Once a second: /time and /obs change. */
+static void on_tick(struct ck_timer *t, void *user)
+{
+  (void)t;
+  struct demo *d = user;
+  d->obs_value++;
+  ck_resource_changed(d->time_res, 0);
+  ck_resource_changed(d->obs_res, 0);
+  watch_observers(d->time_res, &d->time_observers);
+  watch_observers(d->obs_res, &d->obs_observers);
+}
+
+/* Arms the separate-answer timer for the earliest pending answer. */
+static void arm_separate(struct demo *d)
+{
+  if (d->npending == 0) {
+    ck_timer_stop(d->separate);
+    return;
+  }
+  uint64_t now = ck_ctx_now(d->ctx), next = d->pending[0].due;
+  for (unsigned i = 1; i < d->npending; i++)
+    if (d->pending[i].due < next)
+      next = d->pending[i].due;
+  ck_timer_start(d->separate, next > now ? next - now : 0, 0);
+}
+
+/* Sends the /separate answers that are due, in arrival order. */
+static void on_separate(struct ck_timer *t, void *user)
+{
+  (void)t;
+  struct demo *d = user;
+  uint64_t now = ck_ctx_now(d->ctx);
+  unsigned kept = 0;
+  for (unsigned i = 0; i < d->npending; i++) {
+    struct pending *p = &d->pending[i];
+    if (p->due <= now) {
+      text(ck_deferred_response(p->d),
+           "This response was sent separately, a second later.");
+      int rc = ck_deferred_send(p->d);
+      if (rc < 0)
+        log_warn("/separate: cannot send the response: %s", ck_strerror(rc));
+    } else {
+      d->pending[kept++] = *p; /* keeps the arrival order */
+    }
+  }
+  d->npending = kept;
+  arm_separate(d);
 }
 
 static int add_resources(struct demo *d)
@@ -453,23 +495,20 @@ int demo_new(struct ck_ctx *ctx, struct demo **out)
     return CK_ENOMEM;
   d->ctx = ctx;
   rep_clear(&d->sink);
-  d->start = now_ms();
-  d->next_tick = d->start + 1000;
+  d->start = ck_ctx_now(ctx);
   make_large(d);
   static const char upd[] =
       "This is /large-update. PUT a new representation (Block1 for a large "
       "one) and GET returns it byte for byte.\n";
   static const char val[] = "validate: version 1\n";
-  d->tfd = -1;
   int rc = CK_ENOMEM;
   if (rep_set(&d->update, (const uint8_t *)upd, sizeof upd - 1, 0) < 0 ||
       rep_set(&d->validate, (const uint8_t *)val, sizeof val - 1, 0) < 0)
     goto fail;
-  d->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (d->tfd < 0 || arm(d, d->next_tick) < 0) {
-    rc = CK_ESYS;
+  if ((rc = ck_timer_new(ctx, on_tick, d, &d->tick)) < 0 ||
+      (rc = ck_timer_new(ctx, on_separate, d, &d->separate)) < 0)
     goto fail;
-  }
+  ck_timer_start(d->tick, 1000, 1000);
   if ((rc = add_resources(d)) < 0)
     goto fail;
   /* rep.c evaluates the conditional options for every stored
@@ -483,57 +522,6 @@ fail:
   return rc;
 }
 
-int demo_fd(const struct demo *d)
-{
-  return d->tfd;
-}
-
-static void watch_observers(struct ck_resource *r, size_t *last)
-{
-  size_t n = ck_resource_observers(r);
-  if (n != *last)
-    log_debug("observers of /%s: %zu", ck_resource_path(r), n);
-  *last = n;
-}
-
-void demo_run(struct demo *d)
-{
-  uint64_t expirations;
-  ssize_t rd = read(d->tfd, &expirations, sizeof expirations);
-  (void)rd;
-  uint64_t now = now_ms();
-  if (now >= d->next_tick) {
-    d->obs_value++;
-    ck_resource_changed(d->time_res, 0);
-    ck_resource_changed(d->obs_res, 0);
-    watch_observers(d->time_res, &d->time_observers);
-    watch_observers(d->obs_res, &d->obs_observers);
-    /* Keep the one-second grid; after a stall, start a new one. */
-    d->next_tick += 1000;
-    if (d->next_tick <= now)
-      d->next_tick = now + 1000;
-  }
-  uint64_t next = d->next_tick;
-  unsigned kept = 0;
-  for (unsigned i = 0; i < d->npending; i++) {
-    struct pending *p = &d->pending[i];
-    if (p->due <= now) {
-      text(ck_deferred_response(p->d),
-           "This response was sent separately, a second later.");
-      int rc = ck_deferred_send(p->d);
-      if (rc < 0)
-        log_warn("/separate: cannot send the response: %s", ck_strerror(rc));
-    } else {
-      if (p->due < next)
-        next = p->due;
-      d->pending[kept++] = *p; /* keeps the arrival order */
-    }
-  }
-  d->npending = kept;
-  if (arm(d, next) < 0)
-    log_error("timerfd_settime: %s", strerror(errno));
-}
-
 void demo_free(struct demo *d)
 {
   if (!d)
@@ -545,7 +533,7 @@ void demo_free(struct demo *d)
   rep_clear(&d->validate);
   for (unsigned i = 0; i < MAX_ITEMS; i++)
     rep_clear(&d->items[i].rep);
-  if (d->tfd >= 0)
-    close(d->tfd);
+  ck_timer_free(d->tick);
+  ck_timer_free(d->separate);
   free(d);
 }

@@ -2,19 +2,16 @@
  * its endpoints, adds the resources it serves, and runs until SIGINT or
  * SIGTERM.
  *
- * The daemon runs its own epoll loop and drives libcoapkit from it, the
- * way the library lets an application embed it: it watches ck_ctx_fd()
- * beside its own descriptors (the demo's timer), bounds each wait with
- * ck_ctx_timeout(), and calls ck_ctx_process() to do what is ready. A
- * signal handler sets a flag and writes one byte to ck_stop_fd(), which
- * wakes the wait through ck_ctx_fd().
+ * Everything runs on the library's loop (ck_run): the daemon's own timers
+ * (the demo's, the multicast join retry) are library timers, so coapd
+ * has no loop of its own. A signal handler sets a flag and writes one
+ * byte to ck_stop_fd(), which makes ck_run() return.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <coapkit/coapkit.h>
@@ -73,72 +70,83 @@ static int open_endpoints(struct ck_ctx *ctx, const struct coapd_config *c,
   return 0;
 }
 
-/* Joins the groups it can and names them in joined (for the start line);
- * a group it cannot join is a warning: the host may lack IPv6, or the
- * endpoints may be of the other family. */
-static void join_groups(struct ck_ctx *ctx, char *joined, size_t cap)
+/* Multicast groups (RFC 7252 §12.8: "All CoAP Nodes" of IPv4, IPv6 link-
+ * and site-local). A group that cannot be joined at the start (no route
+ * yet, an interface still coming up) is tried again every RETRY_MS until
+ * it is joined, with one warning when it first fails and one line when it
+ * finally succeeds. */
+enum { NGROUPS = 3, RETRY_MS = 30000 };
+static const char *const groups[NGROUPS] = {"224.0.1.187", "ff02::fd",
+                                            "ff05::fd"};
+
+struct joiner {
+  struct ck_ctx *ctx;
+  struct ck_timer *retry;
+  bool joined[NGROUPS];
+  bool hopeless[NGROUPS]; /* no endpoint of the group's family */
+};
+
+/* Tries every group not yet joined; returns how many are still missing. */
+static int join_missing(struct joiner *j, bool first)
 {
-  /* RFC 7252 §12.8: "All CoAP Nodes" of IPv4, IPv6 link- and site-local. */
-  static const char *const groups[] = {"224.0.1.187", "ff02::fd", "ff05::fd"};
-  size_t used = 0;
-  joined[0] = '\0';
-  for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-    int rc = ck_ctx_join(ctx, groups[i], NULL);
-    if (rc < 0) {
-      log_warn("cannot join multicast group %s: %s", groups[i],
-               rc == CK_ESYS        ? strerror(errno)
-               : rc == CK_ENOTFOUND ? "no endpoint of its address family"
-                                    : ck_strerror(rc));
+  int missing = 0;
+  for (int i = 0; i < NGROUPS; i++) {
+    if (j->joined[i] || j->hopeless[i])
+      continue;
+    int rc = ck_ctx_join(j->ctx, groups[i], NULL);
+    if (rc == 0) {
+      j->joined[i] = true;
+      if (!first)
+        log_info("joined multicast group %s", groups[i]);
       continue;
     }
-    int k = snprintf(joined + used, cap - used, " %s", groups[i]);
+    if (rc == CK_ENOTFOUND) {
+      /* No endpoint of this family: retrying cannot help. */
+      j->hopeless[i] = true;
+      if (first)
+        log_warn("cannot join multicast group %s: no endpoint of its "
+                 "address family", groups[i]);
+      continue;
+    }
+    missing++;
+    if (first)
+      log_warn("cannot join multicast group %s: %s; retrying every %d s",
+               groups[i], rc == CK_ESYS ? strerror(errno) : ck_strerror(rc),
+               RETRY_MS / 1000);
+  }
+  return missing;
+}
+
+static void on_retry(struct ck_timer *t, void *user)
+{
+  struct joiner *j = user;
+  if (join_missing(j, false) == 0)
+    ck_timer_stop(t);
+}
+
+/* Joins what it can now, names the joined groups in names, and keeps
+ * retrying the others on a timer. Returns 0 or a CK_E... error. */
+static int join_groups(struct joiner *j, struct ck_ctx *ctx, char *names,
+                       size_t cap)
+{
+  memset(j, 0, sizeof *j);
+  j->ctx = ctx;
+  if (join_missing(j, true) > 0) {
+    int rc = ck_timer_new(ctx, on_retry, j, &j->retry);
+    if (rc < 0)
+      return rc;
+    ck_timer_start(j->retry, RETRY_MS, RETRY_MS);
+  }
+  size_t used = 0;
+  names[0] = '\0';
+  for (int i = 0; i < NGROUPS; i++) {
+    if (!j->joined[i])
+      continue;
+    int k = snprintf(names + used, cap - used, " %s", groups[i]);
     if (k > 0 && (size_t)k < cap - used)
       used += (size_t)k;
   }
-}
-
-/* The loop: returns 0 when a signal stopped it, or 1 on a failure. */
-static int serve(struct ck_ctx *ctx, struct demo *demo)
-{
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) {
-    log_error("epoll_create1: %s", strerror(errno));
-    return 1;
-  }
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = ctx};
-  int rc = epoll_ctl(ep, EPOLL_CTL_ADD, ck_ctx_fd(ctx), &ev);
-  if (rc == 0 && demo) {
-    ev.data.ptr = demo;
-    rc = epoll_ctl(ep, EPOLL_CTL_ADD, demo_fd(demo), &ev);
-  }
-  if (rc != 0) {
-    log_error("epoll_ctl: %s", strerror(errno));
-    close(ep);
-    return 1;
-  }
-  int status = 0;
-  while (!stop_signal) {
-    struct epoll_event evs[4];
-    int n = epoll_wait(ep, evs, 4, ck_ctx_timeout(ctx));
-    if (n < 0 && errno != EINTR) {
-      log_error("epoll_wait: %s", strerror(errno));
-      status = 1;
-      break;
-    }
-    for (int i = 0; i < n; i++)
-      if (evs[i].data.ptr == demo)
-        demo_run(demo);
-    /* Also when nothing is readable: the library's timers may be due.
-     * It flushes what the demo queued, too. */
-    rc = ck_ctx_process(ctx, 0);
-    if (rc < 0) {
-      log_error("ck_ctx_process: %s", ck_strerror(rc));
-      status = 1;
-      break;
-    }
-  }
-  close(ep);
-  return status;
+  return 0;
 }
 
 /* The shutdown line: why, and the library's counters. */
@@ -183,25 +191,33 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
 
   struct demo *demo = NULL;
+  struct joiner joiner = {0};
   int status = 1;
-  char names[COAPD_MAX_LISTEN * CK_ADDR_STRLEN], groups[64] = "";
+  char names[COAPD_MAX_LISTEN * CK_ADDR_STRLEN], joined[64] = "";
   if (open_endpoints(ctx, &cfg, names, sizeof names) < 0)
     goto out;
-  if (cfg.multicast)
-    join_groups(ctx, groups, sizeof groups);
+  if (cfg.multicast &&
+      (rc = join_groups(&joiner, ctx, joined, sizeof joined)) < 0) {
+    log_error("cannot start the multicast retry: %s", ck_strerror(rc));
+    goto out;
+  }
   if (cfg.demo && (rc = demo_new(ctx, &demo)) < 0) {
     log_error("cannot add the demo resources: %s", ck_strerror(rc));
     goto out;
   }
 
   log_info("coapd %s listening on %s%s%s%s", COAPD_VERSION, names,
-           groups[0] ? ", multicast groups" : "", groups,
+           joined[0] ? ", multicast groups" : "", joined,
            demo ? ", demo resources" : "");
-  status = serve(ctx, demo);
+  rc = ck_run(ctx);
+  if (rc < 0)
+    log_error("the event loop failed: %s", ck_strerror(rc));
+  status = rc < 0 ? 1 : 0;
   log_stats(ctx, !stop_signal            ? "an error"
                  : stop_signal == SIGINT ? "SIGINT"
                                          : "SIGTERM");
 out:
+  ck_timer_free(joiner.retry);
   demo_free(demo);
   ck_ctx_free(ctx);
   return status;
