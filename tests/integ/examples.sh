@@ -8,15 +8,18 @@
 # resource. Every run is bounded by
 # timeout(1); the server started here is killed by PID on exit.
 #
-# Usage: examples.sh GET PUT OBSERVE DISCOVER   (the example_* programs)
+# poll_loop embeds the library in its own poll() loop: it fetches on
+# command while libcoap's coap-client fetches from it.
+#
+# Usage: examples.sh GET PUT OBSERVE DISCOVER POLL_LOOP  (example_* programs)
 set -u
 
-if [ $# -ne 4 ]; then
+if [ $# -ne 5 ]; then
   echo "usage: examples.sh EXAMPLE_GET EXAMPLE_PUT EXAMPLE_OBSERVE" \
-    "EXAMPLE_DISCOVER"
+    "EXAMPLE_DISCOVER EXAMPLE_POLL_LOOP"
   exit 2
 fi
-GET=$1 PUT=$2 OBSERVE=$3 DISCOVER=$4
+GET=$1 PUT=$2 OBSERVE=$3 DISCOVER=$4 POLL_LOOP=$5
 SERVER=coap-server-notls
 if ! command -v "$SERVER" >/dev/null 2>&1; then
   echo "FAIL: $SERVER not installed (Debian package libcoap3-bin)"
@@ -119,5 +122,36 @@ run "$OBSERVE" "$U/no/such/resource" 3
 [ "$RC" -eq 1 ] || fail "example_observe of a missing resource exited $RC"
 has "not observed: 4.04 Not Found"
 echo "ok 7 observe a missing resource"
+
+# 8. A foreign poll() loop: each "get" line sends a GET at once; between
+# them libcoap's client asks the program's own resource, which counts the
+# lines read. End of input: the program waits for its answers and exits.
+mkfifo "$T/cmd"
+timeout 30 "$POLL_LOOP" "$U/greeting" <"$T/cmd" >"$T/poll.out" 2>&1 &
+PL_PID=$!
+exec 3>"$T/cmd"
+i=0
+until grep -q '^serving ' "$T/poll.out" 2>/dev/null || [ $i -ge 50 ]; do
+  sleep 0.1; i=$((i + 1))
+done
+PL_URI=$(sed -n 's/^serving //p' "$T/poll.out")
+[ -n "$PL_URI" ] || fail "example_poll_loop did not start"
+echo get >&3
+echo note >&3
+echo get >&3
+i=0
+until [ "$(grep -c '^2.05' "$T/poll.out")" -ge 2 ] || [ $i -ge 50 ]; do
+  sleep 0.1; i=$((i + 1))
+done
+OUT=$(timeout 10 coap-client-notls -B 5 "$PL_URI" 2>&1)
+[ "$OUT" = "3" ] || fail "coap-client read '$OUT' from /lines, expected 3"
+exec 3>&-
+wait "$PL_PID"
+PL_RC=$?
+OUT=$(cat "$T/poll.out")
+[ "$PL_RC" -eq 0 ] || fail "example_poll_loop exited $PL_RC"
+[ "$(grep -c '^2.05 Content Hello again$' "$T/poll.out")" -eq 2 ] ||
+  fail "example_poll_loop did not print two answers"
+echo "ok 8 a foreign poll() loop: 2 answers, served /lines"
 
 echo "PASS"
