@@ -99,6 +99,7 @@ struct ck_ctx {
   struct ck_deferred *spare_deferred; /* server.c: reused per request */
   struct ck__timer sweep;
   struct ck_client *clients; /* client.c: every client of the context */
+  struct ck__resolver *resolver; /* resolve.c: created on the first name */
 };
 
 /* Called by a transport for every datagram received. dst_multicast tells
