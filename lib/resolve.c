@@ -47,7 +47,7 @@ struct ck__resolve_req {
 
 struct ck__resolver {
   struct ck_ctx *ctx;
-  ares_channel ch; /* opened on the first name, NULL before */
+  ares_channel ch;        /* opened on the first name, NULL before */
   struct ck__timer timer; /* c-ares's next timeout */
   struct ck__resolve_req *reqs;
   unsigned nreqs;
@@ -84,8 +84,8 @@ static void arm(struct ck__resolver *r)
     ck__timer_stop(loop_of(r), &r->timer);
     return;
   }
-  uint64_t ms = (uint64_t)tv.tv_sec * 1000u + ((uint64_t)tv.tv_usec + 999u) /
-                                                 1000u;
+  uint64_t ms =
+    (uint64_t)tv.tv_sec * 1000u + ((uint64_t)tv.tv_usec + 999u) / 1000u;
   (void)ck__timer_start(loop_of(r), &r->timer, ms, on_ares_timer);
 }
 
@@ -112,8 +112,7 @@ static void on_io(struct ck__io *io, unsigned events)
 
 /* c-ares tells which of its sockets want what; both false means the
  * socket is about to be closed. */
-static void sock_state(void *data, ares_socket_t fd, int readable,
-                       int writable)
+static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
   struct ck__resolver *r = data;
   unsigned ev = (readable ? CK__READ : 0u) | (writable ? CK__WRITE : 0u);
@@ -210,13 +209,11 @@ static void take_nodes(struct ck__resolve_req *req,
   for (; nd && req->n < CK__RESOLVE_MAX_ADDRS; nd = nd->ai_next) {
     struct ck_addr a;
     memset(&a, 0, sizeof a);
-    if (nd->ai_family == AF_INET &&
-        nd->ai_addrlen >= sizeof a.u.in4) {
+    if (nd->ai_family == AF_INET && nd->ai_addrlen >= sizeof a.u.in4) {
       memcpy(&a.u.in4, nd->ai_addr, sizeof a.u.in4);
       a.u.in4.sin_port = htons(req->port);
       a.len = sizeof a.u.in4;
-    } else if (nd->ai_family == AF_INET6 &&
-               nd->ai_addrlen >= sizeof a.u.in6) {
+    } else if (nd->ai_family == AF_INET6 && nd->ai_addrlen >= sizeof a.u.in6) {
       memcpy(&a.u.in6, nd->ai_addr, sizeof a.u.in6);
       a.u.in6.sin6_port = htons(req->port);
       a.len = sizeof a.u.in6;

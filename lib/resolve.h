@@ -58,8 +58,10 @@ enum {
  * (never from inside ck__resolve_start), unless cancelled first. On
  * success err is 0 and addrs holds n >= 1 addresses, each with the port
  * given to ck__resolve_start; they are valid during the call only. On
- * failure n is 0 and err is:
- *   CK_EURI_HOST  the name does not exist or has no address of the family;
+ * failure addrs is NULL, n is 0 and err is:
+ *   CK_EURI_HOST  the name does not exist (NXDOMAIN), has no address of
+ *                 the family, or the DNS server failed it (SERVFAIL,
+ *                 REFUSED, a malformed answer);
  *   CK_ETIMEDOUT  no DNS server answered in time;
  *   CK_EUNREACH   every DNS server refused (ICMP port unreachable);
  *   CK_ENOMEM     out of memory.
