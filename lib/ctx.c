@@ -11,6 +11,7 @@
 
 #include "ctx.h"
 #include "exchange.h"
+#include "resolve.h"
 #include "srv.h"
 
 void ck_params_default(struct ck_params *p)
@@ -157,6 +158,9 @@ void ck_ctx_free(struct ck_ctx *ctx)
     return;
   while (ctx->clients)
     ck_client_free(ctx->clients);
+  /* After the clients, which cancel their own resolutions; before the
+   * loop closes under c-ares's sockets and timers. */
+  ck__resolve_free(ctx);
   ck__srv_close(ctx);
   ck__exchange_close(ctx);
   struct ck__ep *ep = ctx->eps;

@@ -55,6 +55,7 @@ struct ck_ctx {
   struct ck__timer sweep;
   struct ck_client *clients; /* client.c: every client of the context */
   struct ck_watch *dead_watches; /* handles.c: freed during callbacks */
+  struct ck__resolver *resolver; /* resolve.c: created on the first name */
 };
 
 /* Frees the watches freed during the last iteration (handles.c). */
