@@ -149,6 +149,15 @@ static int join_groups(struct joiner *j, struct ck_ctx *ctx, char *names,
   return 0;
 }
 
+/* The library's own log lines go to coapd's log. */
+static void on_lib_log(void *user, enum ck_log_level level, const char *msg)
+{
+  (void)user;
+  static const enum coapd_log_level map[] = {LOG_LEVEL_ERROR, LOG_LEVEL_WARN,
+                                             LOG_LEVEL_INFO, LOG_LEVEL_DEBUG};
+  coapd_log(level <= CK_LOG_DEBUG ? map[level] : LOG_LEVEL_DEBUG, "%s", msg);
+}
+
 /* The shutdown line: why, and the library's counters. */
 static void log_stats(const struct ck_ctx *ctx, const char *why)
 {
@@ -180,6 +189,7 @@ int main(int argc, char **argv)
     log_error("cannot create the context: %s", ck_strerror(rc));
     return 1;
   }
+  ck_ctx_set_log(ctx, on_lib_log, NULL);
   /* From here on a signal stops coapd cleanly, even during the start. */
   stop_fd = ck_stop_fd(ctx);
   struct sigaction sa;

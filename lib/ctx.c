@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -312,6 +314,27 @@ void ck_ctx_set_random(struct ck_ctx *ctx,
 {
   ctx->random = fill ? fill : os_random;
   ctx->random_user = fill ? user : NULL;
+}
+
+void ck_ctx_set_log(struct ck_ctx *ctx, ck_log_cb cb, void *user)
+{
+  if (!ctx)
+    return;
+  ctx->log = cb;
+  ctx->log_user = cb ? user : NULL;
+}
+
+void ck__log(struct ck_ctx *ctx, enum ck_log_level level, const char *fmt,
+             ...)
+{
+  if (!ctx->log)
+    return;
+  char line[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  ctx->log(ctx->log_user, level, line);
 }
 
 void ck_ctx_stats(const struct ck_ctx *ctx, struct ck_stats *out)

@@ -56,7 +56,13 @@ struct ck_ctx {
   struct ck_client *clients; /* client.c: every client of the context */
   struct ck_watch *dead_watches; /* handles.c: freed during callbacks */
   struct ck__resolver *resolver; /* resolve.c: created on the first name */
+  ck_log_cb log;
+  void *log_user;
 };
+
+/* Formats one line to the context's log hook, if any (ctx.c). */
+void ck__log(struct ck_ctx *ctx, enum ck_log_level level, const char *fmt,
+             ...) __attribute__((format(printf, 3, 4)));
 
 /* Frees the watches freed during the last iteration (handles.c). */
 void ck__watches_reap(struct ck_ctx *ctx);

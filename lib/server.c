@@ -140,10 +140,20 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
                                                            : CK_TYPE_NON;
     mid = ck__next_mid(ctx, &rp->peer);
   }
-  int n = ck__build_response(ctx, buf, sizeof buf, type, mid, rp->token,
-                             rp->tkl, resp, rp);
+  int n = resp->err ? resp->err
+                    : ck__build_response(ctx, buf, sizeof buf, type, mid,
+                                         rp->token, rp->tkl, resp, rp);
   if (n < 0) {
-    /* The handler's answer does not fit a datagram: say so instead. */
+    /* The handler's answer cannot go out as it was given: an option or
+     * the payload did not fit (its sticky error), or the whole does not
+     * fit a datagram. Sending it without what was lost could mislead the
+     * client; say 5.00 instead, and tell the operator. */
+    ctx->stats.responses_failed++;
+    ck__log(ctx, CK_LOG_ERROR,
+            "the answer %u.%02u to a %s request could not be built (%s); "
+            "sent 5.00 instead",
+            CK_CODE_CLASS(resp->code), CK_CODE_DETAIL(resp->code),
+            ck_code_name(rp->method), ck_strerror(n));
     struct ck_response err;
     ck__resp_init(&err, rp->method);
     err.code = CK_INTERNAL_SERVER_ERROR;

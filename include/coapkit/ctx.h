@@ -127,6 +127,23 @@ void ck_ctx_set_random(struct ck_ctx *ctx,
                        void (*fill)(void *user, void *buf, size_t len),
                        void *user);
 
+/* Log levels of the library's messages. */
+enum ck_log_level {
+  CK_LOG_ERROR = 0,
+  CK_LOG_WARN = 1,
+  CK_LOG_INFO = 2,
+  CK_LOG_DEBUG = 3,
+};
+
+/* Receives the library's log lines: what went wrong that no caller was
+ * there to be told (a handler's response that did not fit, a failed
+ * send). msg is one line without a newline, valid during the call. */
+typedef void (*ck_log_cb)(void *user, enum ck_log_level level,
+                          const char *msg);
+
+/* Sets the log hook (NULL: the library logs nothing, the default). */
+void ck_ctx_set_log(struct ck_ctx *ctx, ck_log_cb cb, void *user);
+
 /* Counters an operator can read. */
 struct ck_stats {
   uint64_t rx_datagrams;
@@ -139,6 +156,9 @@ struct ck_stats {
   uint64_t observers;      /* current */
   uint64_t observers_rejected; /* refused because of max_observers */
   uint64_t uploads_rejected;   /* refused because of max_uploads */
+  uint64_t responses_failed;   /* handler answers that could not be built
+                                * as given (an option or payload did not
+                                * fit): answered 5.00 and logged */
 };
 
 void ck_ctx_stats(const struct ck_ctx *ctx, struct ck_stats *out);

@@ -1,7 +1,8 @@
 /* The messaging layer through the public API, over real loopback
  * sockets: Message IDs follow one sequence per peer (RFC 7252 §4.4), and
  * an ICMP port unreachable drawn by a notification ends that observer's
- * observations at once instead of at the next daily CON. */
+ * observations at once instead of at the next daily CON; a handler's
+ * answer that lost an option is a 5.00, counted and logged. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -139,11 +140,66 @@ static void test_icmp_ends_observation(void **state)
   ck_ctx_free(f.ctx);
 }
 
+static void h_too_many(struct ck_resource *r, const struct ck_request *req,
+                       struct ck_response *resp, void *u)
+{
+  (void)r;
+  (void)req;
+  (void)u;
+  /* More Location-Path options than a response holds: one is lost. */
+  for (int i = 0; i < 64; i++)
+    ck_response_opt_str(resp, CK_OPT_LOCATION_PATH, "x");
+  ck_response_code(resp, CK_CREATED);
+}
+
+static unsigned log_lines;
+static char last_log[256];
+static void on_log(void *user, enum ck_log_level level, const char *msg)
+{
+  (void)user;
+  assert_int_equal(level, CK_LOG_ERROR);
+  log_lines++;
+  snprintf(last_log, sizeof last_log, "%s", msg);
+}
+
+static void test_unbuildable_answer_is_500(void **state)
+{
+  (void)state;
+  struct fx f;
+  fx_init(&f);
+  ck_ctx_set_log(f.ctx, on_log, NULL);
+  struct ck_resource *r;
+  assert_int_equal(ck_resource_new(f.ctx, "many", &r), 0);
+  assert_int_equal(ck_resource_handler(r, CK_POST, h_too_many, NULL), 0);
+  int fd = peer_socket(&f);
+  uint8_t buf[64];
+  struct ck_builder b;
+  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_CON, CK_POST, 77);
+  ck_builder_opt(&b, CK_OPT_URI_PATH, "many", 4);
+  int n = ck_builder_finish(&b);
+  assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+  uint8_t in[1600];
+  int len = recv_one(&f, fd, in, sizeof in);
+  struct ck_msg m;
+  assert_int_equal(ck_msg_parse(&m, in, (size_t)len), 0);
+  assert_int_equal(m.type, CK_TYPE_ACK);
+  assert_int_equal(m.code, CK_INTERNAL_SERVER_ERROR);
+  assert_int_equal(ck_msg_opt_count(&m, CK_OPT_LOCATION_PATH), 0);
+  struct ck_stats st;
+  ck_ctx_stats(f.ctx, &st);
+  assert_int_equal(st.responses_failed, 1);
+  assert_int_equal(log_lines, 1);
+  assert_non_null(strstr(last_log, "2.01"));
+  close(fd);
+  ck_ctx_free(f.ctx);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_mids_per_peer),
     cmocka_unit_test(test_icmp_ends_observation),
+    cmocka_unit_test(test_unbuildable_answer_is_500),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
