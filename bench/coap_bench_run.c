@@ -247,7 +247,7 @@ static void send_req(struct bench_engine *e, struct slot *s)
 
 static void send_empty(struct conn *c, enum ck_type type, uint16_t mid)
 {
-  uint8_t b[4] = {(uint8_t)(CK_VERSION << 6 | type << 4), CK_CODE_EMPTY,
+  uint8_t b[4] = {(uint8_t)(CK_COAP_VERSION << 6 | type << 4), CK_CODE_EMPTY,
                   (uint8_t)(mid >> 8), (uint8_t)mid};
   /* A failure shows up again as an error on the next receive. */
   (void)send(c->fd, b, sizeof b, 0);

@@ -535,7 +535,7 @@ static int send_msg(struct ck_call *call, const struct send_opts *so)
   uint16_t mid = ck__next_mid(ctx, &call->peer);
   int n;
   if (call->ping) {
-    uint8_t ping[4] = {CK_VERSION << 6 | CK_TYPE_CON << 4, 0,
+    uint8_t ping[4] = {CK_COAP_VERSION << 6 | CK_TYPE_CON << 4, 0,
                        (uint8_t)(mid >> 8), (uint8_t)mid};
     memcpy(buf, ping, 4);
     n = 4;
@@ -961,7 +961,7 @@ bool ck__client_input(struct ck_ctx *ctx, struct ck__ep *ep,
                                          : ctx->non_lifetime,
                   &err);
   if (m->type == CK_TYPE_CON) {
-    uint8_t ack[4] = {CK_VERSION << 6 | CK_TYPE_ACK << 4, 0,
+    uint8_t ack[4] = {CK_COAP_VERSION << 6 | CK_TYPE_ACK << 4, 0,
                       (uint8_t)(m->mid >> 8), (uint8_t)m->mid};
     ck__ep_send(ep, from, ack, sizeof ack);
     if (dd)
@@ -986,7 +986,7 @@ void ck__client_rst(struct ck_ctx *ctx, const struct ck_addr *from,
       if (!x->done && x->waiting && x->mid == mid &&
           ck_addr_equal(&x->peer, from)) {
         if (c->cfg.trace) {
-          uint8_t rst[4] = {CK_VERSION << 6 | CK_TYPE_RST << 4, 0,
+          uint8_t rst[4] = {CK_COAP_VERSION << 6 | CK_TYPE_RST << 4, 0,
                             (uint8_t)(mid >> 8), (uint8_t)mid};
           struct ck_msg m;
           if (ck_msg_parse(&m, rst, sizeof rst) == 0)

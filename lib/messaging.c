@@ -23,7 +23,7 @@
 void ck__send_empty(struct ck__ep *ep, const struct ck_addr *to, uint8_t type,
                     uint16_t mid)
 {
-  uint8_t m[4] = {(uint8_t)(CK_VERSION << 6 | type << 4), 0,
+  uint8_t m[4] = {(uint8_t)(CK_COAP_VERSION << 6 | type << 4), 0,
                   (uint8_t)(mid >> 8), (uint8_t)mid};
   ck__ep_send(ep, to, m, sizeof m);
 }

@@ -60,7 +60,7 @@ int ck_msg_parse(struct ck_msg *m, const void *buf, size_t len)
   m->payload = NULL;
   m->payload_len = 0;
 
-  if ((p[0] >> 6) != CK_VERSION)
+  if ((p[0] >> 6) != CK_COAP_VERSION)
     return CK_EMSG_VERSION;
   if (m->tkl > CK_TOKEN_MAX)
     return CK_EMSG_TKL;
@@ -313,7 +313,7 @@ int ck_builder_finish(struct ck_builder *b)
   size_t cap = b->cap, pos = CK_HEADER_LEN + b->tkl;
   if (cap < pos)
     return fail(b, CK_ENOSPC);
-  out[0] = (uint8_t)(CK_VERSION << 6 | b->type << 4 | b->tkl);
+  out[0] = (uint8_t)(CK_COAP_VERSION << 6 | b->type << 4 | b->tkl);
   out[1] = b->code;
   out[2] = (uint8_t)(b->mid >> 8);
   out[3] = (uint8_t)b->mid;

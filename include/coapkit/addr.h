@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include "coapkit/export.h"
 
 #include "coapkit/error.h"
 
@@ -32,26 +33,27 @@ struct ck_addr {
 /* Parses "1.2.3.4:5683", "[::1]:5683", "[fe80::1%lo]:5683", or an address
  * without port (then default_port is used). Host names are not resolved.
  * Returns 0, CK_EINVAL or CK_EURI_PORT. */
-int ck_addr_parse(struct ck_addr *a, const char *s, uint16_t default_port);
+CK_EXPORT int ck_addr_parse(struct ck_addr *a, const char *s,
+                            uint16_t default_port);
 
 /* Writes "1.2.3.4:5683" or "[::1]:5683" into buf (NUL-terminated).
  * Returns the length, or CK_ENOSPC. */
-int ck_addr_format(const struct ck_addr *a, char *buf, size_t cap);
+CK_EXPORT int ck_addr_format(const struct ck_addr *a, char *buf, size_t cap);
 
 /* Writes only the IP address, IPv6 without brackets. */
-int ck_addr_format_ip(const struct ck_addr *a, char *buf, size_t cap);
+CK_EXPORT int ck_addr_format_ip(const struct ck_addr *a, char *buf, size_t cap);
 
 /* Returns the port in host byte order. */
-uint16_t ck_addr_port(const struct ck_addr *a);
+CK_EXPORT uint16_t ck_addr_port(const struct ck_addr *a);
 
 /* Returns true when both addresses are the same family, IP and port. */
-bool ck_addr_equal(const struct ck_addr *a, const struct ck_addr *b);
+CK_EXPORT bool ck_addr_equal(const struct ck_addr *a, const struct ck_addr *b);
 
 /* Returns true for a multicast IP address. */
-bool ck_addr_is_multicast(const struct ck_addr *a);
+CK_EXPORT bool ck_addr_is_multicast(const struct ck_addr *a);
 
 /* Returns a hash of the address and port, for tables. */
-uint32_t ck_addr_hash(const struct ck_addr *a);
+CK_EXPORT uint32_t ck_addr_hash(const struct ck_addr *a);
 
 #ifdef __cplusplus
 }

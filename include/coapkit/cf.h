@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "coapkit/export.h"
 
 #include "coapkit/error.h"
 
@@ -38,16 +39,16 @@ struct ck_cfdef {
 };
 
 /* Returns the media type of a content format, or NULL if unregistered. */
-const char *ck_cf_name(uint16_t num);
+CK_EXPORT const char *ck_cf_name(uint16_t num);
 
 /* Looks a content format up by name or number. Accepts the full registry
  * name, the media type without parameters ("text/plain"), a short alias
  * ("json", "cbor", "text", "link", "octet"), or a decimal number 0-65535.
  * Returns 0 and sets *num, or CK_ENOTFOUND / CK_ERANGE. */
-int ck_cf_parse(const char *s, uint16_t *num);
+CK_EXPORT int ck_cf_parse(const char *s, uint16_t *num);
 
 /* Returns the i-th registry entry in number order, or NULL past the end. */
-const struct ck_cfdef *ck_cf_def_at(size_t i);
+CK_EXPORT const struct ck_cfdef *ck_cf_def_at(size_t i);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "coapkit/export.h"
 
 #include "coapkit/addr.h"
 #include "coapkit/ctx.h"
@@ -65,12 +66,13 @@ struct ck_client_config {
 
 /* Creates a client on ctx. cfg may be NULL. Returns 0 and stores the
  * client in *out, or CK_EINVAL / CK_ENOMEM. */
-int ck_client_new(struct ck_ctx *ctx, const struct ck_client_config *cfg,
-                  struct ck_client **out);
+CK_EXPORT int ck_client_new(struct ck_ctx *ctx,
+                            const struct ck_client_config *cfg,
+                            struct ck_client **out);
 
 /* Cancels every call (their final callbacks fire with CK_ECANCELED) and
  * frees the client. Must not be called from one of its callbacks. */
-void ck_client_free(struct ck_client *c);
+CK_EXPORT void ck_client_free(struct ck_client *c);
 
 /* A request to send. Strings and buffers are copied by ck_client_send(). */
 struct ck_req {
@@ -90,7 +92,7 @@ struct ck_req {
 };
 
 /* Fills r with an empty GET request (content_format and accept -1). */
-void ck_req_init(struct ck_req *r, uint8_t method, const char *uri);
+CK_EXPORT void ck_req_init(struct ck_req *r, uint8_t method, const char *uri);
 
 /* What a callback receives; valid during the callback only. */
 struct ck_resp {
@@ -113,20 +115,20 @@ typedef void (*ck_resp_cb)(struct ck_call *call, const struct ck_resp *resp,
 /* Starts a call. Returns 0 and, if out is not NULL, stores the handle;
  * or a negative error (bad URI, unknown host, out of memory), in which
  * case cb never fires. */
-int ck_client_send(struct ck_client *c, const struct ck_req *req,
-                   ck_resp_cb cb, void *user, struct ck_call **out);
+CK_EXPORT int ck_client_send(struct ck_client *c, const struct ck_req *req,
+                             ck_resp_cb cb, void *user, struct ck_call **out);
 
 /* Ends a call early. For an observation, proactive cancels by sending
  * GET with Observe=1 (RFC 7641 §3.6) and ends when the server answers;
  * otherwise the call is forgotten, and the next notification is answered
  * with RST (reactive). The final callback fires with CK_ECANCELED. */
-void ck_call_cancel(struct ck_call *call, bool proactive);
+CK_EXPORT void ck_call_cancel(struct ck_call *call, bool proactive);
 
 /* The token the call uses (for display). Returns its length. */
-size_t ck_call_token(const struct ck_call *call, uint8_t out[8]);
+CK_EXPORT size_t ck_call_token(const struct ck_call *call, uint8_t out[8]);
 
 /* The Message ID of the call's last transmission. */
-uint16_t ck_call_mid(const struct ck_call *call);
+CK_EXPORT uint16_t ck_call_mid(const struct ck_call *call);
 
 /* The result of a blocking call: owns a copy of the last message and the
  * body; release with ck_result_free(). */
@@ -145,10 +147,10 @@ struct ck_result {
 /* Sends req and runs the context's loop until the answer (or error).
  * Returns 0 with *out filled, or a negative error (out->err too). Not
  * for observations or multicast. */
-int ck_client_do(struct ck_client *c, const struct ck_req *req,
-                 struct ck_result *out);
+CK_EXPORT int ck_client_do(struct ck_client *c, const struct ck_req *req,
+                           struct ck_result *out);
 
-void ck_result_free(struct ck_result *r);
+CK_EXPORT void ck_result_free(struct ck_result *r);
 
 /* Counters of a client. */
 struct ck_client_stats {
@@ -160,7 +162,8 @@ struct ck_client_stats {
                       * they belong to no client, each client counts them */
 };
 
-void ck_client_stats(const struct ck_client *c, struct ck_client_stats *out);
+CK_EXPORT void ck_client_stats(const struct ck_client *c,
+                               struct ck_client_stats *out);
 
 #ifdef __cplusplus
 }

@@ -14,5 +14,6 @@
 #include "coapkit/opt.h"
 #include "coapkit/server.h"
 #include "coapkit/uri.h"
+#include "coapkit/version.h"
 
 #endif

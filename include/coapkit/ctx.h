@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "coapkit/export.h"
 
 #include "coapkit/addr.h"
 #include "coapkit/error.h"
@@ -47,13 +48,13 @@ struct ck_params {
 #define CK_MAX_RETRANSMIT_NONE UINT32_MAX
 
 /* Fills p with the defaults of RFC 7252 §4.8. */
-void ck_params_default(struct ck_params *p);
+CK_EXPORT void ck_params_default(struct ck_params *p);
 
 /* MAX_TRANSMIT_SPAN, EXCHANGE_LIFETIME and NON_LIFETIME derived from p as
  * RFC 7252 §4.8.2 defines them, in milliseconds. */
-uint64_t ck_params_max_transmit_span(const struct ck_params *p);
-uint64_t ck_params_exchange_lifetime(const struct ck_params *p);
-uint64_t ck_params_non_lifetime(const struct ck_params *p);
+CK_EXPORT uint64_t ck_params_max_transmit_span(const struct ck_params *p);
+CK_EXPORT uint64_t ck_params_exchange_lifetime(const struct ck_params *p);
+CK_EXPORT uint64_t ck_params_non_lifetime(const struct ck_params *p);
 
 /* Settings of a context. Zero fields take their defaults. */
 struct ck_ctx_config {
@@ -75,57 +76,59 @@ struct ck_ctx_config {
 
 /* Creates a context. cfg may be NULL for defaults. Returns 0 and stores
  * the context in *out, or CK_ENOMEM / CK_ESYS. */
-int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg);
+CK_EXPORT int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg);
 
 /* Closes every endpoint and frees the context and everything it owns.
  * Pending request callbacks fire with CK_ECANCELED first. */
-void ck_ctx_free(struct ck_ctx *ctx);
+CK_EXPORT void ck_ctx_free(struct ck_ctx *ctx);
 
 /* Opens a UDP endpoint bound to addr (port 0 picks a free port) that
  * accepts requests for the context's resources. Returns 0, or CK_ESYS
  * with errno set, e.g. EADDRINUSE. */
-int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr);
+CK_EXPORT int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr);
 
 /* Stores the local address of the i-th endpoint (in ck_ctx_listen order)
  * in *out. Returns 0 or CK_ENOTFOUND. */
-int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i, struct ck_addr *out);
+CK_EXPORT int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i,
+                                struct ck_addr *out);
 
 /* Joins the multicast group (e.g. "224.0.1.187", "ff02::fd") on every
  * endpoint of the group's family, on interface ifname (NULL: the
  * default). Requests sent to the group are then answered after a random
  * leisure and never with 4.xx/5.xx (RFC 7252 §8.2). Returns 0, CK_EINVAL
  * or CK_ESYS. */
-int ck_ctx_join(struct ck_ctx *ctx, const char *group, const char *ifname);
+CK_EXPORT int ck_ctx_join(struct ck_ctx *ctx, const char *group,
+                          const char *ifname);
 
 /* The file descriptor to watch for readability in an application's loop,
  * and the number of milliseconds until the next timer (-1: none). */
-int ck_ctx_fd(const struct ck_ctx *ctx);
-int ck_ctx_timeout(struct ck_ctx *ctx);
+CK_EXPORT int ck_ctx_fd(const struct ck_ctx *ctx);
+CK_EXPORT int ck_ctx_timeout(struct ck_ctx *ctx);
 
 /* Processes what is ready, waiting at most timeout_ms (0: do not wait,
  * -1: wait for the next event or timer). Returns the number of events
  * handled, or a negative error. */
-int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms);
+CK_EXPORT int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms);
 
 /* Runs the loop until ck_stop() is called. Returns 0 or an error. */
-int ck_run(struct ck_ctx *ctx);
+CK_EXPORT int ck_run(struct ck_ctx *ctx);
 
 /* Makes ck_run() return after the current iteration. Safe to call from a
  * callback; not from another thread or a signal handler (use
  * ck_stop_fd() there). */
-void ck_stop(struct ck_ctx *ctx);
+CK_EXPORT void ck_stop(struct ck_ctx *ctx);
 
 /* A descriptor that stops ck_run() when one byte is written to it, for
  * signal handlers and other threads. */
-int ck_stop_fd(const struct ck_ctx *ctx);
+CK_EXPORT int ck_stop_fd(const struct ck_ctx *ctx);
 
 /* Replaces the monotonic clock (milliseconds) and the random source, for
  * deterministic tests. NULL restores the default. */
-void ck_ctx_set_clock(struct ck_ctx *ctx, uint64_t (*now_ms)(void *user),
-                      void *user);
-void ck_ctx_set_random(struct ck_ctx *ctx,
-                       void (*fill)(void *user, void *buf, size_t len),
-                       void *user);
+CK_EXPORT void ck_ctx_set_clock(struct ck_ctx *ctx,
+                                uint64_t (*now_ms)(void *user), void *user);
+CK_EXPORT void
+ck_ctx_set_random(struct ck_ctx *ctx,
+                  void (*fill)(void *user, void *buf, size_t len), void *user);
 
 /* Log levels of the library's messages. */
 enum ck_log_level {
@@ -142,7 +145,7 @@ typedef void (*ck_log_cb)(void *user, enum ck_log_level level,
                           const char *msg);
 
 /* Sets the log hook (NULL: the library logs nothing, the default). */
-void ck_ctx_set_log(struct ck_ctx *ctx, ck_log_cb cb, void *user);
+CK_EXPORT void ck_ctx_set_log(struct ck_ctx *ctx, ck_log_cb cb, void *user);
 
 /* Counters an operator can read. */
 struct ck_stats {
@@ -161,7 +164,7 @@ struct ck_stats {
                                 * fit): answered 5.00 and logged */
 };
 
-void ck_ctx_stats(const struct ck_ctx *ctx, struct ck_stats *out);
+CK_EXPORT void ck_ctx_stats(const struct ck_ctx *ctx, struct ck_stats *out);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #ifndef COAPKIT_ERROR_H
 #define COAPKIT_ERROR_H
 
+#include "coapkit/export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -58,10 +60,10 @@ enum ck_err {
 };
 
 /* Returns a readable, static string for an error code (never NULL). */
-const char *ck_strerror(int err);
+CK_EXPORT const char *ck_strerror(int err);
 
 /* Returns the code's name without prefix, e.g. "EMSG_TKL" (never NULL). */
-const char *ck_err_name(int err);
+CK_EXPORT const char *ck_err_name(int err);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "coapkit/export.h"
 
 #include "coapkit/error.h"
 
@@ -47,8 +48,8 @@ struct ck_link_reader {
 
 /* Starts reading the document buf[0..len). The reader keeps pointers into
  * buf, which must outlive it and every link it gives out. */
-void ck_link_reader_init(struct ck_link_reader *r, const char *buf,
-                         size_t len);
+CK_EXPORT void ck_link_reader_init(struct ck_link_reader *r, const char *buf,
+                                   size_t len);
 
 /* Reads the next link into *out, whose fields then point into the buffer.
  * Returns 1 when a link was read, 0 at the end of the document, or
@@ -56,20 +57,20 @@ void ck_link_reader_init(struct ck_link_reader *r, const char *buf,
  * Whitespace and line breaks may surround ',', ';' and '='; a line break
  * may replace the ',' between links, and a trailing ',' is ignored. More
  * than CK_LINK_MAX_PARAMS parameters on one link is CK_ELINK_SYNTAX. */
-int ck_link_next(struct ck_link_reader *r, struct ck_link *out);
+CK_EXPORT int ck_link_next(struct ck_link_reader *r, struct ck_link *out);
 
 /* Returns the first parameter named name (ASCII case-insensitive), or
  * NULL. */
-const struct ck_link_param *ck_link_param(const struct ck_link *l,
-                                          const char *name);
+CK_EXPORT const struct ck_link_param *ck_link_param(const struct ck_link *l,
+                                                    const char *name);
 
 /* Returns true when the parameter's value, read as a space-separated list
  * (RFC 6690 §3.1, e.g. rt="a b"), contains the word word[0..len).
  * Comparison is case-sensitive, and an escaped character in a quoted
  * value counts as the character itself. False for a NULL parameter, one
  * without a value, or an empty word. */
-bool ck_link_param_has(const struct ck_link_param *p, const char *word,
-                       size_t len);
+CK_EXPORT bool ck_link_param_has(const struct ck_link_param *p,
+                                 const char *word, size_t len);
 
 /* Applies a /.well-known/core query filter "name=value" (RFC 6690 §4.1),
  * already percent-decoded, to l. Names compare case-insensitively, values
@@ -81,7 +82,8 @@ bool ck_link_param_has(const struct ck_link_param *p, const char *word,
  * compares as "". A filter without '=' ("obs") selects links carrying the
  * parameter. An empty filter matches every link; one with an empty name
  * ("=x") matches none. */
-bool ck_link_match(const struct ck_link *l, const char *filter, size_t len);
+CK_EXPORT bool ck_link_match(const struct ck_link *l, const char *filter,
+                             size_t len);
 
 /* Serialises links into a caller's buffer, comma-separated. Errors are
  * sticky, as with struct ck_builder. */
@@ -94,7 +96,8 @@ struct ck_link_writer {
 };
 
 /* Starts a document in buf[0..cap), which the writer does not own. */
-void ck_link_writer_init(struct ck_link_writer *w, char *buf, size_t cap);
+CK_EXPORT void ck_link_writer_init(struct ck_link_writer *w, char *buf,
+                                   size_t cap);
 
 /* Appends l as "<target>;name=value;name=\"quoted\";bare", after a ','
  * unless it is the first. A parameter with val == NULL is written bare. An
@@ -107,12 +110,12 @@ void ck_link_writer_init(struct ck_link_writer *w, char *buf, size_t cap);
  * links before it remain in buf[0..w->len)), or CK_EINVAL for a link the
  * reader could not read back (a target holding '<', '>' or a control
  * character, an empty or invalid parameter name, too many parameters). */
-int ck_link_write(struct ck_link_writer *w, const struct ck_link *l);
+CK_EXPORT int ck_link_write(struct ck_link_writer *w, const struct ck_link *l);
 
 /* NUL-terminates the document when room remains (never writing past
  * buf[cap - 1]), and returns its length without the NUL, or the first
  * error. */
-int ck_link_writer_finish(struct ck_link_writer *w);
+CK_EXPORT int ck_link_writer_finish(struct ck_link_writer *w);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "coapkit/export.h"
 
 #include "coapkit/error.h"
 
@@ -22,7 +23,7 @@
 extern "C" {
 #endif
 
-#define CK_VERSION 1
+#define CK_COAP_VERSION 1
 #define CK_TOKEN_MAX 8
 #define CK_HEADER_LEN 4
 #define CK_PAYLOAD_MARKER 0xff
@@ -110,7 +111,7 @@ struct ck_msg {
  * format error found. Even on error, when len >= 4, m->type, m->code and
  * m->mid hold the header's values so that the caller can answer a
  * malformed CON with a Reset (RFC 7252 §4.2). */
-int ck_msg_parse(struct ck_msg *m, const void *buf, size_t len);
+CK_EXPORT int ck_msg_parse(struct ck_msg *m, const void *buf, size_t len);
 
 /* Iterates the options of a parsed message in wire order. */
 struct ck_opt_iter {
@@ -120,22 +121,24 @@ struct ck_opt_iter {
 };
 
 /* Starts an iteration over m's options. */
-void ck_opt_iter_init(struct ck_opt_iter *it, const struct ck_msg *m);
+CK_EXPORT void ck_opt_iter_init(struct ck_opt_iter *it, const struct ck_msg *m);
 
 /* Stores the next option in *out and returns true, or returns false at the
  * end. The message must have been accepted by ck_msg_parse(). */
-bool ck_opt_next(struct ck_opt_iter *it, struct ck_opt *out);
+CK_EXPORT bool ck_opt_next(struct ck_opt_iter *it, struct ck_opt *out);
 
 /* Finds the first option numbered num. Returns 0 and fills *out, or
  * CK_ENOTFOUND. */
-int ck_msg_opt(const struct ck_msg *m, uint16_t num, struct ck_opt *out);
+CK_EXPORT int ck_msg_opt(const struct ck_msg *m, uint16_t num,
+                         struct ck_opt *out);
 
 /* Finds the first option numbered num and decodes it as an unsigned
  * integer. Returns 0, CK_ENOTFOUND, or CK_ERANGE when longer than 4 bytes. */
-int ck_msg_opt_uint(const struct ck_msg *m, uint16_t num, uint32_t *out);
+CK_EXPORT int ck_msg_opt_uint(const struct ck_msg *m, uint16_t num,
+                              uint32_t *out);
 
 /* Returns how many options numbered num the message carries. */
-unsigned ck_msg_opt_count(const struct ck_msg *m, uint16_t num);
+CK_EXPORT unsigned ck_msg_opt_count(const struct ck_msg *m, uint16_t num);
 
 /* The most options one builder holds. */
 #define CK_BUILDER_MAX_OPTS 64
@@ -168,43 +171,47 @@ struct ck_builder {
 
 /* Starts a message of the given type, code and Message ID that will be
  * written into buf[0..cap). The builder does not own buf. */
-void ck_builder_init(struct ck_builder *b, void *buf, size_t cap,
-                     enum ck_type type, uint8_t code, uint16_t mid);
+CK_EXPORT void ck_builder_init(struct ck_builder *b, void *buf, size_t cap,
+                               enum ck_type type, uint8_t code, uint16_t mid);
 
 /* Sets the token (0 to 8 bytes, copied). Returns 0 or CK_EMSG_TKL. */
-int ck_builder_token(struct ck_builder *b, const void *tok, size_t len);
+CK_EXPORT int ck_builder_token(struct ck_builder *b, const void *tok,
+                               size_t len);
 
 /* Adds an option whose value is referenced, not copied: val must stay
  * valid until ck_builder_finish(). Returns 0, CK_EOPT_TOOMANY or
  * CK_EOPT_VALUE. */
-int ck_builder_opt(struct ck_builder *b, uint16_t num, const void *val,
-                   size_t len);
+CK_EXPORT int ck_builder_opt(struct ck_builder *b, uint16_t num,
+                             const void *val, size_t len);
 
 /* Adds a NUL-terminated string option (referenced, not copied). */
-int ck_builder_opt_str(struct ck_builder *b, uint16_t num, const char *s);
+CK_EXPORT int ck_builder_opt_str(struct ck_builder *b, uint16_t num,
+                                 const char *s);
 
 /* Adds an unsigned integer option in its minimal length (copied). */
-int ck_builder_opt_uint(struct ck_builder *b, uint16_t num, uint32_t v);
+CK_EXPORT int ck_builder_opt_uint(struct ck_builder *b, uint16_t num,
+                                  uint32_t v);
 
 /* Sets the payload (referenced, not copied). An empty payload writes no
  * payload marker. */
-void ck_builder_payload(struct ck_builder *b, const void *p, size_t len);
+CK_EXPORT void ck_builder_payload(struct ck_builder *b, const void *p,
+                                  size_t len);
 
 /* Writes the message. Returns its length in bytes, or the first error:
  * CK_ENOSPC when the buffer is too small, CK_EMSG_EMPTY for a 0.00 message
  * with a token, options or payload, or an error from an earlier call. */
-int ck_builder_finish(struct ck_builder *b);
+CK_EXPORT int ck_builder_finish(struct ck_builder *b);
 
 /* Returns the name of a code ("Content", "GET"), or NULL if unassigned. */
-const char *ck_code_name(uint8_t code);
+CK_EXPORT const char *ck_code_name(uint8_t code);
 
 /* Writes "c.dd Name" (or "c.dd" for an unassigned code) into buf, always
  * NUL-terminated when cap > 0. Returns the length it needed, like
  * snprintf. */
-int ck_code_format(char *buf, size_t cap, uint8_t code);
+CK_EXPORT int ck_code_format(char *buf, size_t cap, uint8_t code);
 
 /* Returns "CON", "NON", "ACK" or "RST". */
-const char *ck_type_name(enum ck_type type);
+CK_EXPORT const char *ck_type_name(enum ck_type type);
 
 #ifdef __cplusplus
 }

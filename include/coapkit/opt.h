@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "coapkit/export.h"
 
 #include "coapkit/error.h"
 
@@ -72,14 +73,14 @@ struct ck_optdef {
 };
 
 /* Returns the registry entry for num, or NULL for an unregistered one. */
-const struct ck_optdef *ck_opt_def(uint16_t num);
+CK_EXPORT const struct ck_optdef *ck_opt_def(uint16_t num);
 
 /* Returns the entry whose name matches (ignoring case), or NULL. */
-const struct ck_optdef *ck_opt_def_by_name(const char *name);
+CK_EXPORT const struct ck_optdef *ck_opt_def_by_name(const char *name);
 
 /* Returns the i-th registry entry in number order, or NULL past the end;
  * for listing every known option. */
-const struct ck_optdef *ck_opt_def_at(size_t i);
+CK_EXPORT const struct ck_optdef *ck_opt_def_at(size_t i);
 
 /* RFC 7252 §5.4.6: the number's bits classify every option. */
 static inline bool ck_opt_is_critical(uint16_t num)
@@ -100,15 +101,15 @@ static inline bool ck_opt_is_nocachekey(uint16_t num)
 /* Returns true when len fits the registered length range of num (any
  * length fits an unregistered option). RFC 7252 §5.4.3: a value outside
  * the range is treated like an unrecognised option. */
-bool ck_opt_len_ok(uint16_t num, size_t len);
+CK_EXPORT bool ck_opt_len_ok(uint16_t num, size_t len);
 
 /* Encodes v in the fewest bytes (0 for the value 0, RFC 7252 §3.2) into
  * out and returns how many were written (0 to 4). */
-size_t ck_opt_uint_encode(uint32_t v, uint8_t out[4]);
+CK_EXPORT size_t ck_opt_uint_encode(uint32_t v, uint8_t out[4]);
 
 /* Decodes a big-endian unsigned integer of len bytes. Leading zero bytes
  * are accepted. Returns 0, or CK_ERANGE when len > 4. */
-int ck_opt_uint_decode(const uint8_t *val, size_t len, uint32_t *out);
+CK_EXPORT int ck_opt_uint_decode(const uint8_t *val, size_t len, uint32_t *out);
 
 /* A Block1/Block2/Q-Block value (RFC 7959 §2.2). */
 struct ck_block {
@@ -122,15 +123,15 @@ struct ck_block {
 
 /* Decodes a block option value. Returns 0, or CK_ERANGE for SZX 7 (BERT,
  * reserved over UDP) or a number wider than 20 bits. */
-int ck_block_decode(uint32_t v, struct ck_block *out);
+CK_EXPORT int ck_block_decode(uint32_t v, struct ck_block *out);
 
 /* Encodes a block option value. Returns 0, or CK_ERANGE for a number wider
  * than 20 bits or SZX above 6. */
-int ck_block_encode(const struct ck_block *b, uint32_t *out);
+CK_EXPORT int ck_block_encode(const struct ck_block *b, uint32_t *out);
 
 /* Returns the SZX for a block size of 16 to 1024 bytes (a power of two),
  * or CK_ERANGE. */
-int ck_block_szx(size_t size);
+CK_EXPORT int ck_block_szx(size_t size);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "coapkit/export.h"
 
 #include "coapkit/addr.h"
 #include "coapkit/ctx.h"
@@ -57,34 +58,34 @@ struct ck_resource_attrs {
  * A last segment "#" makes a tree: "ps/#" answers ps and every path below
  * it. Returns 0 and stores the resource in *out (owned by the context), or
  * CK_EEXIST, CK_EINVAL, CK_ENOMEM. */
-int ck_resource_new(struct ck_ctx *ctx, const char *path,
-                    struct ck_resource **out);
+CK_EXPORT int ck_resource_new(struct ck_ctx *ctx, const char *path,
+                              struct ck_resource **out);
 
 /* Sets the handler for one method (CK_GET ... CK_IPATCH). Methods without
  * a handler are answered with 4.05. Returns 0 or CK_EINVAL. */
-int ck_resource_handler(struct ck_resource *r, uint8_t method,
-                        ck_handler_fn fn, void *user);
+CK_EXPORT int ck_resource_handler(struct ck_resource *r, uint8_t method,
+                                  ck_handler_fn fn, void *user);
 
 /* Sets the link attributes. Returns 0 or CK_ENOMEM. */
-int ck_resource_attrs(struct ck_resource *r,
-                      const struct ck_resource_attrs *a);
+CK_EXPORT int ck_resource_attrs(struct ck_resource *r,
+                                const struct ck_resource_attrs *a);
 
 /* Declares the content formats the resource produces: a request whose
  * Accept names another one gets 4.06. Up to 8; n == 0 clears. */
-int ck_resource_produces(struct ck_resource *r, const uint16_t *cfs,
-                         size_t n);
+CK_EXPORT int ck_resource_produces(struct ck_resource *r, const uint16_t *cfs,
+                                   size_t n);
 
 /* Declares the content formats the resource accepts in request payloads:
  * another Content-Format gets 4.15. Up to 8; n == 0 clears. */
-int ck_resource_consumes(struct ck_resource *r, const uint16_t *cfs,
-                         size_t n);
+CK_EXPORT int ck_resource_consumes(struct ck_resource *r, const uint16_t *cfs,
+                                   size_t n);
 
 /* Makes GET on the resource observable (RFC 7641): a GET with Observe=0
  * that the handler answers with 2.xx registers the client. con selects
  * CON notifications always; otherwise they are NON with a CON at least
  * every 24 hours. */
-void ck_resource_observable(struct ck_resource *r, bool observable,
-                            bool con);
+CK_EXPORT void ck_resource_observable(struct ck_resource *r, bool observable,
+                                      bool con);
 
 enum {
   CK_NOTIFY_CON = 1, /* send this notification as CON */
@@ -93,75 +94,80 @@ enum {
 /* Tells every observer of r that its state changed: the GET handler runs
  * again for each observer and the result goes out as a notification with
  * the next sequence number. Returns the number of observers notified. */
-int ck_resource_changed(struct ck_resource *r, unsigned flags);
+CK_EXPORT int ck_resource_changed(struct ck_resource *r, unsigned flags);
 
 /* Returns the number of current observers of r. */
-size_t ck_resource_observers(const struct ck_resource *r);
+CK_EXPORT size_t ck_resource_observers(const struct ck_resource *r);
 
 /* Returns the resource's path as given to ck_resource_new(). */
-const char *ck_resource_path(const struct ck_resource *r);
+CK_EXPORT const char *ck_resource_path(const struct ck_resource *r);
 
 /* Marks a critical option number as understood by the application's
  * handlers, so requests carrying it are not refused with 4.02. The
  * library understands the Uri-*, Accept and Block options itself; a
  * server whose handlers evaluate If-Match and If-None-Match against
  * their representations (RFC 7252 §5.10.8) declares them here. */
-int ck_ctx_recognize_option(struct ck_ctx *ctx, uint16_t num);
+CK_EXPORT int ck_ctx_recognize_option(struct ck_ctx *ctx, uint16_t num);
 
 /* --- requests --- */
 
 /* The request's method code (CK_GET ...). */
-uint8_t ck_request_method(const struct ck_request *req);
+CK_EXPORT uint8_t ck_request_method(const struct ck_request *req);
 
 /* The request message as received (for a reassembled Block1 upload: its
  * last block, whose options the handler sees). */
-const struct ck_msg *ck_request_msg(const struct ck_request *req);
+CK_EXPORT const struct ck_msg *ck_request_msg(const struct ck_request *req);
 
 /* The sender's address. */
-const struct ck_addr *ck_request_peer(const struct ck_request *req);
+CK_EXPORT const struct ck_addr *ck_request_peer(const struct ck_request *req);
 
 /* True when the request was sent to a multicast group. */
-bool ck_request_multicast(const struct ck_request *req);
+CK_EXPORT bool ck_request_multicast(const struct ck_request *req);
 
 /* The request body: the payload, or the whole reassembled Block1 upload.
  * *len receives its length; the pointer is valid during the handler. */
-const uint8_t *ck_request_payload(const struct ck_request *req, size_t *len);
+CK_EXPORT const uint8_t *ck_request_payload(const struct ck_request *req,
+                                            size_t *len);
 
 /* Finds the Uri-Query option "key=value" (or a bare "key") and stores a
  * view of its value. Returns 0, or CK_ENOTFOUND. */
-int ck_request_query(const struct ck_request *req, const char *key,
-                     const char **val, size_t *len);
+CK_EXPORT int ck_request_query(const struct ck_request *req, const char *key,
+                               const char **val, size_t *len);
 
 /* Writes the request's Uri-Path segments joined with '/' (no leading
  * slash, raw bytes, NUL-terminated). Returns the length or CK_ENOSPC. */
-int ck_request_path(const struct ck_request *req, char *buf, size_t cap);
+CK_EXPORT int ck_request_path(const struct ck_request *req, char *buf,
+                              size_t cap);
 
 /* The value of an unsigned option, or def when absent. */
-uint32_t ck_request_uint(const struct ck_request *req, uint16_t num,
-                         uint32_t def);
+CK_EXPORT uint32_t ck_request_uint(const struct ck_request *req, uint16_t num,
+                                   uint32_t def);
 
 /* True when the request carries the option. */
-bool ck_request_has(const struct ck_request *req, uint16_t num);
+CK_EXPORT bool ck_request_has(const struct ck_request *req, uint16_t num);
 
 /* --- responses --- */
 
 /* Sets the response code (default 2.05 for GET, 2.04 otherwise). */
-void ck_response_code(struct ck_response *r, uint8_t code);
+CK_EXPORT void ck_response_code(struct ck_response *r, uint8_t code);
 
 /* Adds an option; the value is copied. Returns 0 or an error. */
-int ck_response_opt(struct ck_response *r, uint16_t num, const void *val,
-                    size_t len);
-int ck_response_opt_uint(struct ck_response *r, uint16_t num, uint32_t v);
-int ck_response_opt_str(struct ck_response *r, uint16_t num, const char *s);
+CK_EXPORT int ck_response_opt(struct ck_response *r, uint16_t num,
+                              const void *val, size_t len);
+CK_EXPORT int ck_response_opt_uint(struct ck_response *r, uint16_t num,
+                                   uint32_t v);
+CK_EXPORT int ck_response_opt_str(struct ck_response *r, uint16_t num,
+                                  const char *s);
 
 /* Sets the payload; it is copied. A payload larger than the block size
  * the client asked for (or 1024 bytes) is sent block-wise (Block2) with
  * Size2 and an ETag. Returns 0, CK_ENOMEM or CK_EFULL (over max_body). */
-int ck_response_payload(struct ck_response *r, const void *p, size_t len);
+CK_EXPORT int ck_response_payload(struct ck_response *r, const void *p,
+                                  size_t len);
 
 /* Shorthand: Content-Format option and payload. */
-int ck_response_content(struct ck_response *r, uint16_t cf, const void *p,
-                        size_t len);
+CK_EXPORT int ck_response_content(struct ck_response *r, uint16_t cf,
+                                  const void *p, size_t len);
 
 enum {
   CK_DEFER_ACK_NOW = 1, /* send the empty ACK at once, not after a delay */
@@ -174,21 +180,22 @@ enum {
  * the handle, or NULL when the handler runs for a notification (which
  * cannot be deferred) or memory ran out; the handler must then answer at
  * once. */
-struct ck_deferred *ck_response_defer(struct ck_response *r, unsigned flags);
+CK_EXPORT struct ck_deferred *ck_response_defer(struct ck_response *r,
+                                                unsigned flags);
 
 /* The response to fill for a deferred request; valid until
  * ck_deferred_send() or ck_deferred_drop(). */
-struct ck_response *ck_deferred_response(struct ck_deferred *d);
+CK_EXPORT struct ck_response *ck_deferred_response(struct ck_deferred *d);
 
 /* The deferred request's sender. */
-const struct ck_addr *ck_deferred_peer(const struct ck_deferred *d);
+CK_EXPORT const struct ck_addr *ck_deferred_peer(const struct ck_deferred *d);
 
 /* Sends the response and frees the handle. Returns 0 or an error (the
  * handle is freed either way). */
-int ck_deferred_send(struct ck_deferred *d);
+CK_EXPORT int ck_deferred_send(struct ck_deferred *d);
 
 /* Frees the handle without answering (the client will time out). */
-void ck_deferred_drop(struct ck_deferred *d);
+CK_EXPORT void ck_deferred_drop(struct ck_deferred *d);
 
 #ifdef __cplusplus
 }

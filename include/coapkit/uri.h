@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "coapkit/export.h"
 
 #include "coapkit/error.h"
 #include "coapkit/msg.h"
@@ -54,7 +55,7 @@ struct ck_uri {
  * (not digits, or over 65535), CK_EURI_ESCAPE (bad %-escape),
  * CK_EURI_SYNTAX (any other malformation, including userinfo, which CoAP
  * URIs cannot have) or CK_EINVAL (u is NULL). Never reads past len. */
-int ck_uri_parse(struct ck_uri *u, const char *s, size_t len);
+CK_EXPORT int ck_uri_parse(struct ck_uri *u, const char *s, size_t len);
 
 /* Decomposes u into options as RFC 7252 §6.4 requires: Uri-Host unless the
  * host is an IP literal (percent-decoded and lower-cased), Uri-Port unless
@@ -69,15 +70,15 @@ int ck_uri_parse(struct ck_uri *u, const char *s, size_t len);
  * buffers need exactly one entry per option and the sum of the value
  * lengths), CK_EURI_ESCAPE, CK_EURI_TOOLONG (a value over 255 bytes) or
  * CK_EINVAL. */
-int ck_uri_opts(const struct ck_uri *u, struct ck_opt *opts, size_t cap,
-                uint8_t *scratch, size_t scratch_cap);
+CK_EXPORT int ck_uri_opts(const struct ck_uri *u, struct ck_opt *opts,
+                          size_t cap, uint8_t *scratch, size_t scratch_cap);
 
 /* Parses the NUL-terminated s and adds its options to b, using scratch as
  * ck_uri_opts() does (scratch must outlive b). Returns 0 or a negative
  * error, which, like the builder's own errors, is also remembered in b and
  * returned by ck_builder_finish(). */
-int ck_uri_to_builder(const char *s, struct ck_builder *b, uint8_t *scratch,
-                      size_t scratch_cap);
+CK_EXPORT int ck_uri_to_builder(const char *s, struct ck_builder *b,
+                                uint8_t *scratch, size_t scratch_cap);
 
 /* Recomposes the URI of request m as RFC 7252 §6.5 describes. secure
  * selects coaps. dest_host (an IP address, IPv6 without brackets and with
@@ -94,13 +95,15 @@ int ck_uri_to_builder(const char *s, struct ck_builder *b, uint8_t *scratch,
  * 65535), CK_EURI_SYNTAX (a Uri-Path of "." or "..", which RFC 7252
  * §5.10.1 forbids and no URI can express) or CK_EINVAL (dest_host is not
  * an IPv6 address yet has a ':'). */
-int ck_uri_from_msg(const struct ck_msg *m, bool secure, const char *dest_host,
-                    uint16_t dest_port, char *out, size_t cap);
+CK_EXPORT int ck_uri_from_msg(const struct ck_msg *m, bool secure,
+                              const char *dest_host, uint16_t dest_port,
+                              char *out, size_t cap);
 
 /* Percent-decodes src[0..len) into out (which may equal src); out is not
  * NUL-terminated. Returns the decoded length, CK_EURI_ESCAPE for a
  * malformed escape, or CK_ENOSPC. */
-int ck_uri_pct_decode(const char *src, size_t len, char *out, size_t cap);
+CK_EXPORT int ck_uri_pct_decode(const char *src, size_t len, char *out,
+                                size_t cap);
 
 #ifdef __cplusplus
 }
