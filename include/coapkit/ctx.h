@@ -53,7 +53,7 @@ struct ck_ctx_config {
   /* Remembered exchanges (RFC 7252 §4.5). The table starts empty, grows
    * with the rate of non-idempotent requests (and of CON responses a
    * client receives) and keeps each exchange for EXCHANGE_LIFETIME, up to
-   * dedup_max_bytes of memory (0: 128 MiB, about 300,000 requests/s of
+   * dedup_max_bytes of memory (0: 128 MiB, about 290,000 requests/s of
    * headroom; answers longer than 58 bytes share an eighth of it). At the
    * cap the oldest exchange is forgotten (stats.dedup_evictions) when it
    * is at least ACK_TIMEOUT * ACK_RANDOM_FACTOR old (3 s), the latest a
