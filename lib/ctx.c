@@ -105,8 +105,8 @@ void ck__params_fill(struct ck_params *p)
 static void apply_defaults(struct ck_ctx_config *c)
 {
   ck__params_fill(&c->params);
-  if (!c->dedup_entries)
-    c->dedup_entries = 65536;
+  /* dedup_max_bytes and dedup_entries: zero is meaningful (the 128 MiB
+   * default, no entry cap); dedup.c reads them as they are. */
   if (!c->max_body)
     c->max_body = 16u << 20;
   if (!c->max_uploads)

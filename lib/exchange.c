@@ -1,15 +1,8 @@
 /* The messaging layer: what RFC 7252 §4 asks of every endpoint.
  *
- * Received requests are remembered by (peer, Message ID) in a fixed-size
- * open-addressed table so that a retransmitted request is answered from
- * the cache instead of running its handler twice (§4.5). Each key has a
- * window of PROBE slots, aligned so that the window's compact keys (tag
- * and coarse expiry, 8 bytes a slot) fill one cache line: a lookup or an
- * insert reads that line and touches a full entry only on a tag match or
- * for the slot it takes. A full window never grows the table: it evicts
- * the oldest finished idempotent exchange, which §4.5 allows to be
- * processed again, and refuses a non-idempotent one (5.03) rather than
- * risk running it twice.
+ * Received requests are remembered so that a retransmission is answered
+ * from the cache instead of running its handler twice (§4.5); that table
+ * is dedup.c's, created and freed here with the rest of the layer.
  *
  * Confirmable messages we send are retransmitted with the initial timeout
  * drawn from [ACK_TIMEOUT, ACK_TIMEOUT * ACK_RANDOM_FACTOR] and doubled
@@ -21,22 +14,7 @@
 
 #include "exchange.h"
 
-enum { PROBE = 8, CON_BUCKETS = 4096 };
-
-/* The compact key of a slot: tag = MID | high hash bits; exp = expiry in
- * 1.024 s units (0: free), with IDEM set for idempotent exchanges. */
-struct dd_key {
-  uint32_t tag;
-  uint32_t exp;
-};
-
-enum { IDEM = 1u << 31 };
-
-struct ck__dedup {
-  uint32_t mask;
-  struct dd_key *keys; /* cache-line aligned */
-  struct ck__dd_entry slots[];
-};
+enum { CON_BUCKETS = 4096 };
 
 struct ck__con {
   struct ck__timer timer; /* first: the timer callback casts back */
@@ -62,19 +40,10 @@ struct ck__cons {
 
 int ck__exchange_init(struct ck_ctx *ctx)
 {
-  uint32_t n = 64;
-  while (n < ctx->cfg.dedup_entries && n < (1u << 24))
-    n <<= 1;
-  ctx->dedup = calloc(1, sizeof *ctx->dedup + n * sizeof(struct ck__dd_entry));
   ctx->cons = calloc(1, sizeof *ctx->cons);
-  if (!ctx->dedup || !ctx->cons)
+  if (!ctx->cons)
     return CK_ENOMEM;
-  ctx->dedup->mask = n - 1;
-  ctx->dedup->keys = aligned_alloc(64, n * sizeof(struct dd_key));
-  if (!ctx->dedup->keys)
-    return CK_ENOMEM;
-  memset(ctx->dedup->keys, 0, n * sizeof(struct dd_key));
-  return 0;
+  return ck__dedup_init(ctx);
 }
 
 void ck__exchange_close(struct ck_ctx *ctx)
@@ -92,151 +61,7 @@ void ck__exchange_close(struct ck_ctx *ctx)
     free(ctx->cons);
     ctx->cons = NULL;
   }
-  if (ctx->dedup) {
-    for (uint32_t i = 0; i <= ctx->dedup->mask; i++)
-      free(ctx->dedup->slots[i].heap);
-    free(ctx->dedup->keys);
-    free(ctx->dedup);
-    ctx->dedup = NULL;
-  }
-}
-
-static uint32_t dd_hash(const struct ck_addr *peer, uint16_t mid)
-{
-  /* MurmurHash3's finaliser: sequential MIDs from one peer must spread
-   * over all windows, not just differ in a few low bits. */
-  uint32_t h = ck_addr_hash(peer) ^ mid;
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
-
-static uint32_t dd_tag(uint32_t h, uint16_t mid)
-{
-  return (h & 0xffff0000u) | mid;
-}
-
-/* The coarse clock of the keys: milliseconds / 1024, never 0. */
-static uint32_t coarse(uint64_t ms)
-{
-  return (uint32_t)((ms >> 10) & 0x7fffffff) | 1u;
-}
-
-static bool key_live(const struct dd_key *k, uint32_t now_c)
-{
-  return (k->exp & ~IDEM) > now_c;
-}
-
-static bool dd_live(const struct ck__dd_entry *e, uint64_t now)
-{
-  return e->state != CK__DD_FREE && e->expires > now;
-}
-
-struct ck__dd_entry *ck__dedup_find(struct ck_ctx *ctx,
-                                    const struct ck_addr *peer, uint16_t mid)
-{
-  struct ck__dedup *d = ctx->dedup;
-  uint64_t now = ck__loop_now(&ctx->loop);
-  uint32_t h = dd_hash(peer, mid), tag = dd_tag(h, mid);
-  uint32_t base = h & d->mask & ~(uint32_t)(PROBE - 1);
-  for (uint32_t i = 0; i < PROBE; i++) {
-    if (d->keys[base + i].tag != tag || d->keys[base + i].exp == 0)
-      continue;
-    struct ck__dd_entry *e = &d->slots[base + i];
-    if (e->mid == mid && dd_live(e, now) && ck_addr_equal(&e->peer, peer))
-      return e;
-  }
-  return NULL;
-}
-
-static void dd_reset(struct ck__dd_entry *e)
-{
-  free(e->heap);
-  e->heap = NULL;
-  e->resp_len = 0;
-  e->gen++;
-}
-
-struct ck__dd_entry *ck__dedup_add(struct ck_ctx *ctx,
-                                   const struct ck_addr *peer, uint16_t mid,
-                                   bool idempotent, uint64_t lifetime_ms,
-                                   int *err)
-{
-  struct ck__dedup *d = ctx->dedup;
-  uint64_t now = ck__loop_now(&ctx->loop);
-  uint32_t now_c = coarse(now);
-  uint32_t h = dd_hash(peer, mid);
-  uint32_t base = h & d->mask & ~(uint32_t)(PROBE - 1);
-  uint32_t victim = UINT32_MAX;
-  bool evict = false;
-  for (uint32_t i = 0; i < PROBE; i++) {
-    if (!key_live(&d->keys[base + i], now_c)) {
-      victim = base + i;
-      break;
-    }
-  }
-  if (victim == UINT32_MAX) {
-    /* Every slot is live: only a finished idempotent exchange may be
-     * forgotten early. This is the rare path that reads the entries. */
-    for (uint32_t i = 0; i < PROBE; i++) {
-      struct ck__dd_entry *e = &d->slots[base + i];
-      if ((d->keys[base + i].exp & IDEM) && e->state == CK__DD_ANSWERED &&
-          (victim == UINT32_MAX || e->expires < d->slots[victim].expires))
-        victim = base + i;
-    }
-    evict = victim != UINT32_MAX;
-  }
-  *err = 0;
-  if (victim == UINT32_MAX) {
-    if (!idempotent)
-      *err = CK_EFULL;
-    return NULL;
-  }
-  if (evict)
-    ctx->stats.dedup_evictions++;
-  struct ck__dd_entry *e = &d->slots[victim];
-  dd_reset(e);
-  e->peer = *peer;
-  e->mid = mid;
-  e->expires = now + lifetime_ms;
-  e->state = CK__DD_PENDING;
-  e->idempotent = idempotent;
-  /* Round the coarse expiry up so the key never calls a live entry
-   * expired; the entry's exact expiry decides in ck__dedup_find(). */
-  d->keys[victim].tag = dd_tag(h, mid);
-  d->keys[victim].exp = (coarse(e->expires) + 1) | (idempotent ? IDEM : 0);
-  return e;
-}
-
-void ck__dedup_answer(struct ck_ctx *ctx, struct ck__dd_entry *e,
-                      const uint8_t *msg, size_t len)
-{
-  (void)ctx;
-  free(e->heap);
-  e->heap = NULL;
-  e->resp_len = 0;
-  e->state = CK__DD_ANSWERED;
-  if (len <= CK__DD_INLINE) {
-    memcpy(e->inl, msg, len);
-    e->resp_len = (uint16_t)len;
-  } else if (!e->idempotent && len <= UINT16_MAX) {
-    e->heap = malloc(len);
-    if (e->heap) {
-      memcpy(e->heap, msg, len);
-      e->resp_len = (uint16_t)len;
-    }
-  }
-}
-
-const uint8_t *ck__dedup_cached(const struct ck__dd_entry *e, size_t *len)
-{
-  if (e->resp_len == 0)
-    return NULL;
-  *len = e->resp_len;
-  return e->heap ? e->heap : e->inl;
+  ck__dedup_close(ctx);
 }
 
 /* --- confirmable messages --- */

@@ -1,6 +1,7 @@
-/* The messaging layer (RFC 7252 §4): the deduplication table of received
- * requests, and confirmable messages we send, with their retransmission
- * and matching of ACK/RST by Message ID. Internal to libcoapkit. */
+/* The messaging layer (RFC 7252 §4): confirmable messages we send, with
+ * their retransmission and matching of ACK/RST by Message ID, and (in
+ * dedup.h, included here) the deduplication table of received messages.
+ * Internal to libcoapkit. */
 #ifndef CK_EXCHANGE_H
 #define CK_EXCHANGE_H
 
@@ -9,56 +10,10 @@
 #include <stdint.h>
 
 #include "ctx.h"
+#include "dedup.h"
 
 int ck__exchange_init(struct ck_ctx *ctx);
 void ck__exchange_close(struct ck_ctx *ctx);
-
-/* --- deduplication of received requests (RFC 7252 §4.5) --- */
-
-enum ck__dd_state {
-  CK__DD_FREE,
-  CK__DD_PENDING,  /* the handler deferred; nothing sent yet */
-  CK__DD_ACKED,    /* an empty ACK went out; the response is separate */
-  CK__DD_ANSWERED, /* answered; resp holds the answer when cached */
-};
-
-enum { CK__DD_INLINE = 96 };
-
-struct ck__dd_entry {
-  struct ck_addr peer;
-  uint64_t expires;
-  uint32_t gen; /* bumped on reuse, so handles can detect it */
-  uint16_t mid;
-  uint8_t state;
-  bool idempotent;
-  uint16_t resp_len; /* 0: no cached answer (re-run an idempotent one) */
-  uint8_t *heap;     /* the cached answer when longer than CK__DD_INLINE */
-  uint8_t inl[CK__DD_INLINE];
-};
-
-/* Finds the live entry for a request from peer with mid, or NULL. */
-struct ck__dd_entry *ck__dedup_find(struct ck_ctx *ctx,
-                                    const struct ck_addr *peer,
-                                    uint16_t mid);
-
-/* Adds an entry in state PENDING that lives lifetime_ms. When every
- * candidate slot holds a live exchange that may not be forgotten, returns
- * NULL with *err = CK_EFULL for a non-idempotent request (the caller
- * answers 5.03) and *err = 0 for an idempotent one (it is served without
- * an entry: a duplicate merely runs the handler again). */
-struct ck__dd_entry *ck__dedup_add(struct ck_ctx *ctx,
-                                   const struct ck_addr *peer, uint16_t mid,
-                                   bool idempotent, uint64_t lifetime_ms,
-                                   int *err);
-
-/* Records the answer sent for e: cached in full when it fits inline or
- * the request was not idempotent; an idempotent request's long answer is
- * not kept, since running its handler again is harmless (§4.5). */
-void ck__dedup_answer(struct ck_ctx *ctx, struct ck__dd_entry *e,
-                      const uint8_t *msg, size_t len);
-
-/* The cached answer of e, or NULL. */
-const uint8_t *ck__dedup_cached(const struct ck__dd_entry *e, size_t *len);
 
 /* --- confirmable messages we send (RFC 7252 §4.2) --- */
 

@@ -448,10 +448,10 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
       struct ck_response resp;
       ck__resp_init(&resp, m->code);
       resp.code = CK_SERVICE_UNAVAILABLE;
-      /* Tell the client when to retry: the table turns over within
-       * EXCHANGE_LIFETIME at the latest. */
+      /* Tell the client when to retry: when the oldest remembered
+       * exchange may be forgotten (dedup.c). */
       ck_response_opt_uint(&resp, CK_OPT_MAX_AGE,
-                           (uint32_t)(ctx->exchange_lifetime / 1000));
+                           ck__dedup_retry_after(ctx));
       ck__send_reply(ctx, &rp, &resp, NULL);
       return;
     }

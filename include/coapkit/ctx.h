@@ -59,7 +59,18 @@ CK_EXPORT uint64_t ck_params_non_lifetime(const struct ck_params *p);
 /* Settings of a context. Zero fields take their defaults. */
 struct ck_ctx_config {
   struct ck_params params; /* all zero: RFC 7252 defaults */
-  uint32_t dedup_entries;  /* remembered request exchanges, 65536 */
+  /* Remembered exchanges (RFC 7252 §4.5). The table starts empty, grows
+   * with the rate of non-idempotent requests (and of CON responses a
+   * client receives) and keeps each exchange for EXCHANGE_LIFETIME, up to
+   * dedup_max_bytes of memory (0: 128 MiB, about 290,000 requests/s of
+   * headroom; answers longer than 58 bytes share an eighth of it). At the
+   * cap the oldest exchange is forgotten (stats.dedup_evictions) when it
+   * is at least ACK_TIMEOUT * ACK_RANDOM_FACTOR old (3 s), the latest a
+   * first retransmission comes; younger, a POST or PATCH is refused with
+   * 5.03 and Max-Age (stats.dedup_refused). dedup_entries, when not 0,
+   * caps the number of exchanges too. */
+  size_t dedup_max_bytes;
+  uint32_t dedup_entries;
   /* Also remember answers to idempotent requests (GET, PUT, DELETE,
    * FETCH, iPATCH) so a duplicate never runs the handler twice. Off by
    * default: RFC 7252 §4.5 lets a server skip them, and a duplicate of
@@ -155,7 +166,9 @@ struct ck_stats {
   uint64_t rx_duplicates;  /* retransmitted requests answered from cache */
   uint64_t tx_retransmits;
   uint64_t tx_dropped;     /* sends that failed or found no room */
-  uint64_t dedup_evictions;
+  uint64_t dedup_evictions; /* exchanges forgotten early: table at its cap */
+  uint64_t dedup_refused;  /* exchanges not remembered: oldest too young */
+  uint64_t dedup_bytes;    /* current: memory the dedup table holds */
   uint64_t observers;      /* current */
   uint64_t observers_rejected; /* refused because of max_observers */
   uint64_t uploads_rejected;   /* refused because of max_uploads */
