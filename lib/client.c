@@ -173,7 +173,10 @@ int ck_client_new(struct ck_ctx *ctx, const struct ck_client_config *cfg,
   if (cfg)
     c->cfg = *cfg;
   struct ck_params *p = &c->cfg.params;
-  ck__params_fill(p);
+  if (ck__params_fill(p) < 0) {
+    free(c);
+    return CK_EINVAL;
+  }
   if (!c->cfg.max_server_response_delay_ms)
     c->cfg.max_server_response_delay_ms = p->default_leisure_ms;
   if (!c->cfg.min_token_len)
@@ -230,6 +233,8 @@ void ck_client_free(struct ck_client *c)
 
 void ck_client_stats(const struct ck_client *c, struct ck_client_stats *out)
 {
+  if (!c || !out)
+    return;
   *out = c->stats;
 }
 
@@ -258,6 +263,8 @@ static int endpoint(struct ck_client *c, int family, struct ck__ep **out)
 
 void ck_req_init(struct ck_req *r, uint8_t method, const char *uri)
 {
+  if (!r)
+    return;
   memset(r, 0, sizeof *r);
   r->method = method;
   r->uri = uri;
@@ -1046,12 +1053,16 @@ void ck_call_cancel(struct ck_call *call, bool proactive)
 
 size_t ck_call_token(const struct ck_call *call, uint8_t out[8])
 {
+  if (!call || !out)
+    return 0;
   memcpy(out, call->token, call->tkl);
   return call->tkl;
 }
 
 uint16_t ck_call_mid(const struct ck_call *call)
 {
+  if (!call)
+    return 0;
   return call->mid;
 }
 
@@ -1097,7 +1108,11 @@ static void on_result(struct ck_call *call, const struct ck_resp *r,
 int ck_client_do(struct ck_client *c, const struct ck_req *req,
                  struct ck_result *out)
 {
+  if (!out)
+    return CK_EINVAL;
   memset(out, 0, sizeof *out);
+  if (!c)
+    return out->err = CK_EINVAL;
   if (req && req->observe)
     return out->err = CK_EINVAL;
   struct waiter w = {.done = false, .out = out};
