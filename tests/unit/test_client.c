@@ -411,6 +411,49 @@ static void test_block2_download(void **state)
   assert_memory_equal(s.body, body, 100);
 }
 
+/* ck_client_do() whose loop fails: the call is cancelled before it
+ * returns, so it neither goes on retransmitting nor fires its callback
+ * later into the dead frame. */
+static void do_with_loop_error(struct ck_result *res)
+{
+  char uri[128];
+  snprintf(uri, sizeof uri, "%s/a", base);
+  struct ck_req req;
+  ck_req_init(&req, CK_GET, uri);
+  int efd = ck_ctx_fd(ctx);
+  int saved = dup(efd);
+  assert_true(saved >= 0);
+  close(efd); /* the loop's poll now fails */
+  assert_true(ck_client_do(cl, &req, res) < 0);
+  assert_int_equal(dup2(saved, efd), efd);
+  close(saved);
+}
+
+static void test_do_loop_error_cancels(void **state)
+{
+  (void)state;
+  /* A first call opens the client's socket while the loop still works. */
+  struct seen s = {0};
+  get("/w", false, &s);
+  assert_true(server_recv());
+  reply(CK_TYPE_ACK, CK_CONTENT, -1, -1, "w");
+  assert_int_equal(s.finals, 1);
+  struct ck_result res;
+  do_with_loop_error(&res);
+  assert_true(res.err < 0);
+  assert_int_not_equal(res.err, CK_ECANCELED);
+  /* The request went out once; the cancelled call sends nothing more,
+   * however long we wait. */
+  assert_true(server_recv());
+  fake_now += 60000;
+  assert_false(server_recv());
+  res.err = 12345;
+  ck_client_free(cl);
+  cl = NULL;
+  assert_int_equal(res.err, 12345);
+  ck_result_free(&res);
+}
+
 /* Public functions refuse NULL pointers instead of crashing, and bad
  * transmission parameters instead of silently replacing them. */
 static void test_null_and_bad_params(void **state)
@@ -528,6 +571,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_ping_and_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_block2_download, setup, teardown),
     cmocka_unit_test(test_null_and_bad_params),
+    cmocka_unit_test_setup_teardown(test_do_loop_error_cancels, setup,
+                                    teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
