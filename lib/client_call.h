@@ -126,6 +126,12 @@ struct ck_call {
   uint32_t seq;
   uint64_t seq_time;
   int64_t pending_seq; /* the sequence number to report, or -1 */
+  /* RFC 9175 §2.3: the Echo value a server asked for, carried by every
+   * later request of the call; a 4.01 with Echo is answered by sending
+   * the request again, once in a row. */
+  uint8_t echo[CK__ECHO_MAX];
+  uint8_t echo_len;
+  bool echo_retried;
   /* The request as a template. */
   unsigned nopts;
   struct ck__tmpl_opt opts[CK__TMPL_OPTS];
@@ -156,7 +162,9 @@ void ck__call_response(struct ck_call *call, const struct ck_msg *m,
                        const struct ck_addr *from);
 void ck__call_on_timer(struct ck__timer *t);
 
-/* client_match.c: the token table. */
+/* client_match.c: the token table; whether every critical option of a
+ * response is one the client understands (RFC 7252 §5.4.1). */
+bool ck__client_understood(const struct ck_msg *m);
 void ck__tokens_add(struct ck_client *c, struct ck__tok *t);
 void ck__tokens_del(struct ck_client *c, struct ck__tok *t);
 void ck__tokens_free(struct ck_client *c);

@@ -93,6 +93,21 @@ void ck__tokens_free(struct ck_client *c)
   memset(&c->tokens, 0, sizeof c->tokens);
 }
 
+bool ck__client_understood(const struct ck_msg *m)
+{
+  /* The client acts on Block1 and Block2 (RFC 7959); the other critical
+   * options it knows are request options, and one in a response means
+   * something it cannot honour. */
+  struct ck_opt_iter it;
+  struct ck_opt o;
+  ck_opt_iter_init(&it, m);
+  while (ck_opt_next(&it, &o))
+    if (ck_opt_is_critical(o.num) && o.num != CK_OPT_BLOCK1 &&
+        o.num != CK_OPT_BLOCK2)
+      return false;
+  return true;
+}
+
 static struct ck_call *match_in(struct ck_client *c,
                                 const struct ck_addr *from,
                                 const struct ck_msg *m)
@@ -121,8 +136,12 @@ bool ck__client_input(struct ck_ctx *ctx, struct ck__ep *ep,
   for (struct ck_client *c = ctx->clients; c; c = c->next)
     if (c->ep4 == ep || c->ep6 == ep)
       ck__trace_in(c, from, m);
-  for (struct ck_client *c = ctx->clients; c && !call; c = c->next)
-    call = match_in(c, from, m);
+  /* §5.4.1: a response with a critical option we do not understand is
+   * rejected, like one nobody expects: RST (which §4.3 allows for a NON
+   * too), and the call goes on waiting for its answer. */
+  if (ck__client_understood(m))
+    for (struct ck_client *c = ctx->clients; c && !call; c = c->next)
+      call = match_in(c, from, m);
   if (!call) {
     /* The message belongs to no client in particular: every client of
      * the context counts it. */

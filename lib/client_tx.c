@@ -26,6 +26,25 @@ struct send_opts {
 static void on_con(struct ck_ctx *ctx, void *user, int result,
                    const struct ck_msg *ack);
 
+/* Whether an ACK that matches our CON by Message ID is its answer. A
+ * refused one is ignored, and the CON goes on being retransmitted. */
+static bool ack_ok(void *user, const struct ck_msg *ack)
+{
+  struct ck_call *call = user;
+  if (ack->code == CK_CODE_EMPTY)
+    return true;
+  const struct ck__tok *t = call->sent_tok;
+  /* RFC 7252 §5.3.2: a piggybacked response carries the request's token;
+   * §5.4.1: one with a critical option we do not understand is
+   * rejected. */
+  if (t && ack->tkl == t->len && memcmp(ack->token, t->bytes, t->len) == 0 &&
+      ck__client_understood(ack))
+    return true;
+  ck__trace_in(call->cl, &call->peer, ack);
+  call->cl->stats.rejected++;
+  return false;
+}
+
 static int build(struct ck_call *call, uint8_t *buf, size_t cap, uint8_t type,
                  uint16_t mid, const struct send_opts *so)
 {
@@ -37,6 +56,8 @@ static int build(struct ck_call *call, uint8_t *buf, size_t cap, uint8_t type,
                    call->opts[i].len);
   if (so->observe >= 0)
     ck_builder_opt_uint(&b, CK_OPT_OBSERVE, (uint32_t)so->observe);
+  if (call->echo_len)
+    ck_builder_opt(&b, CK_OPT_ECHO, call->echo, call->echo_len);
   const uint8_t *pl = call->payload;
   size_t plen = so->payload ? call->payload_len : 0;
   int rc = ck__call_block_opts(call, &b, so->block1, so->block2, &pl, &plen);
@@ -74,6 +95,7 @@ static int send_msg(struct ck_call *call, const struct send_opts *so)
     if (!call->con)
       return CK_ENOMEM;
     ck__con_count_into(call->con, &c->stats.retransmits);
+    ck__con_filter_acks(call->con, ack_ok);
     return 0;
   }
   int rc = ck__ep_send(call->ep, &call->peer, buf, (size_t)n);
@@ -124,6 +146,34 @@ int ck__call_transmit(struct ck_call *call)
   return send_msg(call, &so);
 }
 
+/* RFC 9175 §2.3: a 4.01 with Echo asks for the request once more,
+ * carrying the value. It is the same request: the template with the
+ * state's options, the token kept (a new Message ID tells it apart, and
+ * the dedup table keeps a retransmitted 4.01 from answering it). Once in
+ * a row: a second 4.01 with Echo is the answer. Returns true when the
+ * request went again (or the call ended trying). */
+static bool echo_again(struct ck_call *call, const struct ck_msg *m)
+{
+  struct ck_opt e;
+  bool echo = !call->multicast && ck_msg_opt(m, CK_OPT_ECHO, &e) == 0 &&
+              e.len >= 1 && e.len <= CK__ECHO_MAX;
+  bool ask = echo && m->code == CK_UNAUTHORIZED && ck__call_outstanding(call);
+  if (echo) {
+    /* §2.3: any response's Echo goes with the next request. */
+    memcpy(call->echo, e.val, e.len);
+    call->echo_len = (uint8_t)e.len;
+  }
+  if (!ask || call->echo_retried) {
+    call->echo_retried = false;
+    return false;
+  }
+  call->echo_retried = true;
+  int rc = ck__call_transmit(call);
+  if (rc < 0)
+    ck__call_finish(call, rc, NULL, NULL);
+  return true;
+}
+
 void ck__call_response(struct ck_call *call, const struct ck_msg *m,
                        const struct ck_addr *from)
 {
@@ -138,6 +188,8 @@ void ck__call_response(struct ck_call *call, const struct ck_msg *m,
     ck__call_finish(call, CK_ECANCELED, NULL, from);
     return;
   }
+  if (echo_again(call, m))
+    return;
   if (call->state == CK__CALL_UPLOADING && ck__call_upload_answer(call, m))
     return;
   if (call->observe && CK_CODE_CLASS(m->code) == 2 &&

@@ -626,6 +626,13 @@ void ck__input(struct ck__ep *ep, const struct ck_addr *from,
     return;
   }
   if (m.type == CK_TYPE_ACK || m.type == CK_TYPE_RST) {
+    /* RFC 7252 §4.2, §4.3: an ACK is empty or carries a response, an
+     * RST is empty. Anything else is a format error, silently ignored. */
+    if ((m.type == CK_TYPE_RST && m.code != CK_CODE_EMPTY) ||
+        (CK_CODE_CLASS(m.code) == 0 && m.code != CK_CODE_EMPTY)) {
+      ctx->stats.rx_malformed++;
+      return;
+    }
     if (ck__con_input(ctx, from, &m))
       return;
     if (m.type == CK_TYPE_RST && !ck__observe_rst(ctx, from, m.mid))
