@@ -411,6 +411,72 @@ static void test_block2_download(void **state)
   assert_memory_equal(s.body, body, 100);
 }
 
+/* Many calls in flight at once: each response finds its own call by
+ * token (the table grows past its first buckets), answered in reverse
+ * order. */
+static void test_many_calls_by_token(void **state)
+{
+  (void)state;
+  enum { N = 100 };
+  static struct seen s[N];
+  memset(s, 0, sizeof s);
+  char uri[128];
+  snprintf(uri, sizeof uri, "%s/m", base);
+  for (int i = 0; i < N; i++) {
+    uint8_t tok[2] = {(uint8_t)(i >> 8), (uint8_t)i};
+    struct ck_req req;
+    ck_req_init(&req, CK_GET, uri);
+    req.non = true; /* NON: not held back by NSTART */
+    req.token = tok;
+    req.token_len = sizeof tok;
+    assert_int_equal(ck_client_send(cl, &req, cb, &s[i], NULL), 0);
+  }
+  static struct {
+    uint8_t tok[2];
+  } got[N];
+  for (int i = 0; i < N; i++) {
+    assert_true(server_recv());
+    assert_int_equal(rx.tkl, 2);
+    memcpy(got[i].tok, rx.token, 2);
+  }
+  for (int i = N - 1; i >= 0; i--) {
+    int k = got[i].tok[0] << 8 | got[i].tok[1];
+    char payload[16];
+    snprintf(payload, sizeof payload, "p%d", k);
+    uint8_t buf[64];
+    struct ck_builder b;
+    ck_builder_init(&b, buf, sizeof buf, CK_TYPE_NON, CK_CONTENT,
+                    (uint16_t)(0x7000 + i));
+    ck_builder_token(&b, got[i].tok, 2);
+    ck_builder_payload(&b, payload, strlen(payload));
+    int n = ck_builder_finish(&b);
+    assert_true(n > 0);
+    assert_int_equal(sendto(srv, buf, (size_t)n, 0, &client_addr.u.sa,
+                            client_addr.len),
+                     n);
+  }
+  unsigned finals = 0;
+  for (int t = 0; t < 200 && finals < N; t++) {
+    struct pollfd p = {.fd = ck_ctx_fd(ctx), .events = POLLIN};
+    poll(&p, 1, 5);
+    ck_ctx_process(ctx, 0);
+    finals = 0;
+    for (int i = 0; i < N; i++)
+      finals += s[i].finals;
+  }
+  for (int i = 0; i < N; i++) {
+    char want[16];
+    snprintf(want, sizeof want, "p%d", i);
+    assert_int_equal(s[i].finals, 1);
+    assert_int_equal(s[i].code, CK_CONTENT);
+    assert_int_equal(s[i].body_len, strlen(want));
+    assert_memory_equal(s[i].body, want, strlen(want));
+  }
+  struct ck_client_stats st;
+  ck_client_stats(cl, &st);
+  assert_int_equal(st.rejected, 0);
+}
+
 /* ck_client_do() whose loop fails: the call is cancelled before it
  * returns, so it neither goes on retransmitting nor fires its callback
  * later into the dead frame. */
@@ -571,6 +637,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_ping_and_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_block2_download, setup, teardown),
     cmocka_unit_test(test_null_and_bad_params),
+    cmocka_unit_test_setup_teardown(test_many_calls_by_token, setup,
+                                    teardown),
     cmocka_unit_test_setup_teardown(test_do_loop_error_cancels, setup,
                                     teardown),
   };
