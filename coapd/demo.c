@@ -408,11 +408,21 @@ static void watch_observers(struct ck_resource *r, size_t *last)
   *last = n;
 }
 
+/* Milliseconds until a few past the next second of the wall clock: the
+ * tick follows the clock's seconds, so each /time notification shows a
+ * new second and none repeats the value a registration just got. */
+static uint64_t to_next_second(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return 1000u - (uint64_t)(ts.tv_nsec / 1000000) + 3u;
+}
+
 /* Once a second: /time and /obs change. */
 static void on_tick(struct ck_timer *t, void *user)
 {
-  (void)t;
   struct demo *d = user;
+  ck_timer_start(t, to_next_second(), 0);
   d->obs_value++;
   ck_resource_changed(d->time_res, 0);
   ck_resource_changed(d->obs_res, 0);
@@ -508,7 +518,7 @@ int demo_new(struct ck_ctx *ctx, struct demo **out)
   if ((rc = ck_timer_new(ctx, on_tick, d, &d->tick)) < 0 ||
       (rc = ck_timer_new(ctx, on_separate, d, &d->separate)) < 0)
     goto fail;
-  ck_timer_start(d->tick, 1000, 1000);
+  ck_timer_start(d->tick, to_next_second(), 0);
   if ((rc = add_resources(d)) < 0)
     goto fail;
   /* rep.c evaluates the conditional options for every stored

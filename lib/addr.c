@@ -29,7 +29,7 @@ int ck_addr_parse(struct ck_addr *a, const char *s, uint16_t default_port)
   char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   const char *port_s = NULL;
   size_t hlen;
-  if (s == NULL)
+  if (a == NULL || s == NULL)
     return CK_EINVAL;
   if (s[0] == '[') {
     const char *close = strchr(s, ']');
@@ -96,6 +96,8 @@ int ck_addr_parse(struct ck_addr *a, const char *s, uint16_t default_port)
 int ck_addr_format_ip(const struct ck_addr *a, char *buf, size_t cap)
 {
   char ip[INET6_ADDRSTRLEN];
+  if (!a || (!buf && cap))
+    return CK_EINVAL;
   const void *src = a->u.sa.sa_family == AF_INET
                       ? (const void *)&a->u.in4.sin_addr
                       : (const void *)&a->u.in6.sin6_addr;
@@ -119,6 +121,8 @@ int ck_addr_format_ip(const struct ck_addr *a, char *buf, size_t cap)
 int ck_addr_format(const struct ck_addr *a, char *buf, size_t cap)
 {
   char ip[CK_ADDR_STRLEN];
+  if (!buf && cap)
+    return CK_EINVAL;
   int rc = ck_addr_format_ip(a, ip, sizeof ip);
   if (rc < 0)
     return rc;
@@ -130,12 +134,16 @@ int ck_addr_format(const struct ck_addr *a, char *buf, size_t cap)
 
 uint16_t ck_addr_port(const struct ck_addr *a)
 {
+  if (!a)
+    return 0;
   return ntohs(a->u.sa.sa_family == AF_INET6 ? a->u.in6.sin6_port
                                               : a->u.in4.sin_port);
 }
 
 bool ck_addr_equal(const struct ck_addr *a, const struct ck_addr *b)
 {
+  if (!a || !b)
+    return false;
   if (a->u.sa.sa_family != b->u.sa.sa_family)
     return false;
   if (a->u.sa.sa_family == AF_INET)
@@ -150,6 +158,8 @@ bool ck_addr_equal(const struct ck_addr *a, const struct ck_addr *b)
 
 bool ck_addr_is_multicast(const struct ck_addr *a)
 {
+  if (!a)
+    return false;
   if (a->u.sa.sa_family == AF_INET)
     return IN_MULTICAST(ntohl(a->u.in4.sin_addr.s_addr));
   if (a->u.sa.sa_family == AF_INET6)
@@ -165,6 +175,8 @@ uint32_t ck_addr_hash(const struct ck_addr *a)
   const uint8_t *p;
   size_t n;
   uint16_t port;
+  if (!a)
+    return h;
   if (a->u.sa.sa_family == AF_INET) {
     p = (const uint8_t *)&a->u.in4.sin_addr;
     n = 4;

@@ -80,13 +80,39 @@ static void stop_read(struct ck__io *io, unsigned events)
   ctx->loop.stop = true;
 }
 
-void ck__params_fill(struct ck_params *p)
+/* The ranges coap and coapd accept too: beyond them the derived
+ * lifetimes overflow or stop meaning anything (RFC 7252 §4.8.1 asks
+ * ACK_RANDOM_FACTOR >= 1). */
+enum {
+  MAX_ACK_TIMEOUT_MS = 600000,
+  MAX_RETRANSMIT_CAP = 20,
+  MAX_NSTART = 1000,
+  MAX_LEISURE_MS = 600000,
+  MAX_LATENCY_MS = 3600000,
+  MAX_PROCESSING_DELAY_MS = 600000,
+};
+
+int ck__params_fill(struct ck_params *p)
 {
   struct ck_params d;
+  if (!p)
+    return CK_EINVAL;
+  /* Zero means "the default"; anything else out of range is the
+   * caller's mistake, refused rather than silently replaced. The factor
+   * is compared so that NaN fails too. */
+  float f = p->ack_random_factor;
+  if ((f != 0.0f && !(f >= 1.0f && f <= 10.0f)) ||
+      p->ack_timeout_ms > MAX_ACK_TIMEOUT_MS ||
+      (p->max_retransmit > MAX_RETRANSMIT_CAP &&
+       p->max_retransmit != CK_MAX_RETRANSMIT_NONE) ||
+      p->nstart > MAX_NSTART || p->default_leisure_ms > MAX_LEISURE_MS ||
+      p->max_latency_ms > MAX_LATENCY_MS ||
+      p->processing_delay_ms > MAX_PROCESSING_DELAY_MS)
+    return CK_EINVAL;
   ck_params_default(&d);
   if (!p->ack_timeout_ms)
     p->ack_timeout_ms = d.ack_timeout_ms;
-  if (p->ack_random_factor < 1.0f)
+  if (p->ack_random_factor == 0.0f)
     p->ack_random_factor = d.ack_random_factor;
   if (!p->max_retransmit)
     p->max_retransmit = d.max_retransmit;
@@ -100,11 +126,14 @@ void ck__params_fill(struct ck_params *p)
     p->max_latency_ms = d.max_latency_ms;
   if (!p->processing_delay_ms)
     p->processing_delay_ms = p->ack_timeout_ms;
+  return 0;
 }
 
-static void apply_defaults(struct ck_ctx_config *c)
+static int apply_defaults(struct ck_ctx_config *c)
 {
-  ck__params_fill(&c->params);
+  int rc = ck__params_fill(&c->params);
+  if (rc < 0)
+    return rc;
   /* dedup_max_bytes and dedup_entries: zero is meaningful (the 128 MiB
    * default, no entry cap); dedup.c reads them as they are. */
   if (!c->max_body)
@@ -119,16 +148,22 @@ static void apply_defaults(struct ck_ctx_config *c)
     c->rcvbuf = 4 << 20;
   if (!c->sndbuf)
     c->sndbuf = 4 << 20;
+  return 0;
 }
 
 int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg)
 {
+  if (!out)
+    return CK_EINVAL;
   struct ck_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx)
     return CK_ENOMEM;
   if (cfg)
     ctx->cfg = *cfg;
-  apply_defaults(&ctx->cfg);
+  if (apply_defaults(&ctx->cfg) < 0) {
+    free(ctx);
+    return CK_EINVAL;
+  }
   ctx->exchange_lifetime = ck_params_exchange_lifetime(&ctx->cfg.params);
   ctx->non_lifetime = ck_params_non_lifetime(&ctx->cfg.params);
   ctx->random = os_random;
@@ -184,6 +219,8 @@ void ck_ctx_free(struct ck_ctx *ctx)
 int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr)
 {
   struct ck__ep *ep;
+  if (!ctx || !addr)
+    return CK_EINVAL;
   int rc = ck__udp_open(ctx, addr, &ep);
   if (rc < 0)
     return rc;

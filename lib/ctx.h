@@ -71,8 +71,9 @@ void ck__watches_reap(struct ck_ctx *ctx);
 void ck__flush_all(struct ck_ctx *ctx);
 
 /* Gives every zero field of p its RFC 7252 §4.8 default (and turns
- * CK_MAX_RETRANSMIT_NONE into 0), for contexts and clients alike. */
-void ck__params_fill(struct ck_params *p);
+ * CK_MAX_RETRANSMIT_NONE into 0), for contexts and clients alike.
+ * Returns 0, or CK_EINVAL for a value out of range (see ck_params). */
+int ck__params_fill(struct ck_params *p);
 
 /* Fills buf with random bytes from the context's source. */
 void ck__random(struct ck_ctx *ctx, void *buf, size_t len);

@@ -24,6 +24,7 @@ struct ck__con {
   struct ck_addr peer;
   const struct ck_params *params;
   uint64_t *counter;
+  ck__con_filter filter;
   ck__con_cb cb;
   void *user;
   uint64_t timeout;
@@ -138,6 +139,11 @@ void ck__con_count_into(struct ck__con *c, uint64_t *counter)
   c->counter = counter;
 }
 
+void ck__con_filter_acks(struct ck__con *c, ck__con_filter f)
+{
+  c->filter = f;
+}
+
 void ck__con_cancel(struct ck_ctx *ctx, struct ck__con *c)
 {
   if (!c)
@@ -152,6 +158,8 @@ bool ck__con_input(struct ck_ctx *ctx, const struct ck_addr *peer,
   for (struct ck__con *c = ctx->cons->buckets[m->mid % CON_BUCKETS]; c;
        c = c->next) {
     if (c->mid == m->mid && ck_addr_equal(&c->peer, peer)) {
+      if (m->type == CK_TYPE_ACK && c->filter && !c->filter(c->user, m))
+        return true; /* rejected: ignored, c stays pending */
       con_unlink(ctx, c);
       c->cb(ctx, c->user, m->type == CK_TYPE_RST ? CK_ERESET : 0, m);
       free(c);

@@ -37,6 +37,12 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
 /* Also counts c's retransmissions in *counter (a client's statistics). */
 void ck__con_count_into(struct ck__con *c, uint64_t *counter);
 
+/* Lets c's owner refuse an ACK that matches c by Message ID but cannot
+ * be its answer: f returns false for such an ACK, which is then silently
+ * ignored (RFC 7252 §4.2) while c stays pending and is retransmitted. */
+typedef bool (*ck__con_filter)(void *user, const struct ck_msg *ack);
+void ck__con_filter_acks(struct ck__con *c, ck__con_filter f);
+
 /* Forgets c without calling its callback. */
 void ck__con_cancel(struct ck_ctx *ctx, struct ck__con *c);
 

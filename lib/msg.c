@@ -44,6 +44,8 @@ static int32_t read_ext(unsigned nib, const uint8_t **pp, const uint8_t *end)
 int ck_msg_parse(struct ck_msg *m, const void *buf, size_t len)
 {
   const uint8_t *p = buf;
+  if (!m || (!buf && len))
+    return CK_EINVAL;
   if (len < CK_HEADER_LEN)
     return CK_EMSG_SHORT;
 
@@ -116,6 +118,13 @@ int ck_msg_parse(struct ck_msg *m, const void *buf, size_t len)
 
 void ck_opt_iter_init(struct ck_opt_iter *it, const struct ck_msg *m)
 {
+  if (!it)
+    return;
+  if (!m) {
+    it->p = it->end = NULL;
+    it->num = 0;
+    return;
+  }
   it->p = m->opts;
   it->end = m->opts ? m->opts + m->opts_len : NULL;
   it->num = 0;
@@ -123,7 +132,7 @@ void ck_opt_iter_init(struct ck_opt_iter *it, const struct ck_msg *m)
 
 bool ck_opt_next(struct ck_opt_iter *it, struct ck_opt *out)
 {
-  if (it->p == NULL || it->p >= it->end)
+  if (!it || !out || it->p == NULL || it->p >= it->end)
     return false;
   uint8_t b = *it->p++;
   /* The parse validated every option, so the extensions are present. */
@@ -141,6 +150,8 @@ int ck_msg_opt(const struct ck_msg *m, uint16_t num, struct ck_opt *out)
 {
   struct ck_opt_iter it;
   struct ck_opt o;
+  if (!m || !out)
+    return CK_EINVAL;
   ck_opt_iter_init(&it, m);
   while (ck_opt_next(&it, &o)) {
     if (o.num == num) {
@@ -157,6 +168,8 @@ int ck_msg_opt(const struct ck_msg *m, uint16_t num, struct ck_opt *out)
 int ck_msg_opt_uint(const struct ck_msg *m, uint16_t num, uint32_t *out)
 {
   struct ck_opt o;
+  if (!out)
+    return CK_EINVAL;
   int rc = ck_msg_opt(m, num, &o);
   if (rc < 0)
     return rc;
@@ -182,6 +195,8 @@ void ck_builder_init(struct ck_builder *b, void *buf, size_t cap,
                      enum ck_type type, uint8_t code, uint16_t mid)
 {
   /* The option array is left uninitialised: only nopts entries are read. */
+  if (!b)
+    return;
   b->buf = buf;
   b->cap = cap;
   b->err = 0;
@@ -193,6 +208,8 @@ void ck_builder_init(struct ck_builder *b, void *buf, size_t cap,
   b->nopts = 0;
   b->payload = NULL;
   b->payload_len = 0;
+  if (!buf && cap)
+    b->err = CK_EINVAL; /* ck_builder_finish() reports it */
 }
 
 static int fail(struct ck_builder *b, int err)
@@ -204,6 +221,10 @@ static int fail(struct ck_builder *b, int err)
 
 int ck_builder_token(struct ck_builder *b, const void *tok, size_t len)
 {
+  if (!b)
+    return CK_EINVAL;
+  if (!tok && len)
+    return fail(b, CK_EINVAL);
   if (len > CK_TOKEN_MAX)
     return fail(b, CK_EMSG_TKL);
   if (len)
@@ -228,6 +249,8 @@ static struct ck_builder_opt *add(struct ck_builder *b, uint16_t num)
 int ck_builder_opt(struct ck_builder *b, uint16_t num, const void *val,
                    size_t len)
 {
+  if (!b)
+    return CK_EINVAL;
   if (len > CK_OPT_VALUE_MAX)
     return fail(b, CK_EOPT_VALUE);
   if (len > 0 && val == NULL)
@@ -242,6 +265,8 @@ int ck_builder_opt(struct ck_builder *b, uint16_t num, const void *val,
 
 int ck_builder_opt_str(struct ck_builder *b, uint16_t num, const char *s)
 {
+  if (!b)
+    return CK_EINVAL;
   if (s == NULL)
     return fail(b, CK_EINVAL);
   return ck_builder_opt(b, num, s, strlen(s));
@@ -249,6 +274,8 @@ int ck_builder_opt_str(struct ck_builder *b, uint16_t num, const char *s)
 
 int ck_builder_opt_uint(struct ck_builder *b, uint16_t num, uint32_t v)
 {
+  if (!b)
+    return CK_EINVAL;
   struct ck_builder_opt *o = add(b, num);
   if (!o)
     return b->err;
@@ -259,6 +286,8 @@ int ck_builder_opt_uint(struct ck_builder *b, uint16_t num, uint32_t v)
 
 void ck_builder_payload(struct ck_builder *b, const void *p, size_t len)
 {
+  if (!b)
+    return;
   b->payload = p;
   b->payload_len = p ? len : 0;
 }
@@ -299,6 +328,8 @@ static unsigned nibble(uint32_t v, uint8_t ext[2], size_t *ext_len)
 
 int ck_builder_finish(struct ck_builder *b)
 {
+  if (!b)
+    return CK_EINVAL;
   if (b->err)
     return b->err;
   if (b->code == CK_CODE_EMPTY &&
@@ -403,6 +434,8 @@ const char *ck_code_name(uint8_t code)
 
 int ck_code_format(char *buf, size_t cap, uint8_t code)
 {
+  if (!buf && cap)
+    return CK_EINVAL;
   const char *name = ck_code_name(code);
   if (name)
     return snprintf(buf, cap, "%u.%02u %s", CK_CODE_CLASS(code),

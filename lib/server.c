@@ -520,10 +520,9 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
     goto send;
   }
   if (m->code > CK_IPATCH || !r->handlers[m->code]) {
-    /* RFC 7252 §5.9.2.6: 4.05 for a method the resource does not
-     * support; 5.01 would be for methods we do not know at all. */
-    resp->code = m->code > CK_IPATCH ? CK_NOT_IMPLEMENTED
-                                     : CK_METHOD_NOT_ALLOWED;
+    /* RFC 7252 §5.8: a method code we do not recognise, like one the
+     * resource does not support, is answered 4.05 (§5.9.2.6). */
+    resp->code = CK_METHOD_NOT_ALLOWED;
     d->rp = rp;
     goto send;
   }

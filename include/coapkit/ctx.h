@@ -32,7 +32,12 @@ extern "C" {
 
 struct ck_ctx;
 
-/* Transmission parameters (RFC 7252 §4.8). Times are in milliseconds. */
+/* Transmission parameters (RFC 7252 §4.8). Times are in milliseconds.
+ * Zero takes the default; a value out of range (ack_timeout_ms and
+ * processing_delay_ms and default_leisure_ms over 600000,
+ * ack_random_factor outside 1..10, max_retransmit over 20, nstart over
+ * 1000, max_latency_ms over 3600000) makes ck_ctx_new() and
+ * ck_client_new() fail with CK_EINVAL. */
 struct ck_params {
   uint32_t ack_timeout_ms;    /* ACK_TIMEOUT, 2000 */
   float ack_random_factor;    /* ACK_RANDOM_FACTOR, 1.5 */
@@ -86,7 +91,8 @@ struct ck_ctx_config {
 };
 
 /* Creates a context. cfg may be NULL for defaults. Returns 0 and stores
- * the context in *out, or CK_ENOMEM / CK_ESYS. */
+ * the context in *out, or CK_EINVAL (out NULL, a parameter out of
+ * range), CK_ENOMEM or CK_ESYS. */
 CK_EXPORT int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg);
 
 /* Closes every endpoint and frees the context and everything it owns.
@@ -94,8 +100,8 @@ CK_EXPORT int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg);
 CK_EXPORT void ck_ctx_free(struct ck_ctx *ctx);
 
 /* Opens a UDP endpoint bound to addr (port 0 picks a free port) that
- * accepts requests for the context's resources. Returns 0, or CK_ESYS
- * with errno set, e.g. EADDRINUSE. */
+ * accepts requests for the context's resources. Returns 0, CK_EINVAL
+ * when ctx or addr is NULL, or CK_ESYS with errno set, e.g. EADDRINUSE. */
 CK_EXPORT int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr);
 
 /* Stores the local address of the i-th endpoint (in ck_ctx_listen order)

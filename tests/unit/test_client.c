@@ -411,6 +411,216 @@ static void test_block2_download(void **state)
   assert_memory_equal(s.body, body, 100);
 }
 
+/* Many calls in flight at once: each response finds its own call by
+ * token (the table grows past its first buckets), answered in reverse
+ * order. */
+static void test_many_calls_by_token(void **state)
+{
+  (void)state;
+  enum { N = 100 };
+  static struct seen s[N];
+  memset(s, 0, sizeof s);
+  char uri[128];
+  snprintf(uri, sizeof uri, "%s/m", base);
+  for (int i = 0; i < N; i++) {
+    uint8_t tok[2] = {(uint8_t)(i >> 8), (uint8_t)i};
+    struct ck_req req;
+    ck_req_init(&req, CK_GET, uri);
+    req.non = true; /* NON: not held back by NSTART */
+    req.token = tok;
+    req.token_len = sizeof tok;
+    assert_int_equal(ck_client_send(cl, &req, cb, &s[i], NULL), 0);
+  }
+  static struct {
+    uint8_t tok[2];
+  } got[N];
+  for (int i = 0; i < N; i++) {
+    assert_true(server_recv());
+    assert_int_equal(rx.tkl, 2);
+    memcpy(got[i].tok, rx.token, 2);
+  }
+  for (int i = N - 1; i >= 0; i--) {
+    int k = got[i].tok[0] << 8 | got[i].tok[1];
+    char payload[16];
+    snprintf(payload, sizeof payload, "p%d", k);
+    uint8_t buf[64];
+    struct ck_builder b;
+    ck_builder_init(&b, buf, sizeof buf, CK_TYPE_NON, CK_CONTENT,
+                    (uint16_t)(0x7000 + i));
+    ck_builder_token(&b, got[i].tok, 2);
+    ck_builder_payload(&b, payload, strlen(payload));
+    int n = ck_builder_finish(&b);
+    assert_true(n > 0);
+    assert_int_equal(sendto(srv, buf, (size_t)n, 0, &client_addr.u.sa,
+                            client_addr.len),
+                     n);
+  }
+  unsigned finals = 0;
+  for (int t = 0; t < 200 && finals < N; t++) {
+    struct pollfd p = {.fd = ck_ctx_fd(ctx), .events = POLLIN};
+    poll(&p, 1, 5);
+    ck_ctx_process(ctx, 0);
+    finals = 0;
+    for (int i = 0; i < N; i++)
+      finals += s[i].finals;
+  }
+  for (int i = 0; i < N; i++) {
+    char want[16];
+    snprintf(want, sizeof want, "p%d", i);
+    assert_int_equal(s[i].finals, 1);
+    assert_int_equal(s[i].code, CK_CONTENT);
+    assert_int_equal(s[i].body_len, strlen(want));
+    assert_memory_equal(s[i].body, want, strlen(want));
+  }
+  struct ck_client_stats st;
+  ck_client_stats(cl, &st);
+  assert_int_equal(st.rejected, 0);
+}
+
+/* ck_client_do() whose loop fails: the call is cancelled before it
+ * returns, so it neither goes on retransmitting nor fires its callback
+ * later into the dead frame. */
+static void do_with_loop_error(struct ck_result *res)
+{
+  char uri[128];
+  snprintf(uri, sizeof uri, "%s/a", base);
+  struct ck_req req;
+  ck_req_init(&req, CK_GET, uri);
+  int efd = ck_ctx_fd(ctx);
+  int saved = dup(efd);
+  assert_true(saved >= 0);
+  close(efd); /* the loop's poll now fails */
+  assert_true(ck_client_do(cl, &req, res) < 0);
+  assert_int_equal(dup2(saved, efd), efd);
+  close(saved);
+}
+
+static void test_do_loop_error_cancels(void **state)
+{
+  (void)state;
+  /* A first call opens the client's socket while the loop still works. */
+  struct seen s = {0};
+  get("/w", false, &s);
+  assert_true(server_recv());
+  reply(CK_TYPE_ACK, CK_CONTENT, -1, -1, "w");
+  assert_int_equal(s.finals, 1);
+  struct ck_result res;
+  do_with_loop_error(&res);
+  assert_true(res.err < 0);
+  assert_int_not_equal(res.err, CK_ECANCELED);
+  /* The request went out once; the cancelled call sends nothing more,
+   * however long we wait. */
+  assert_true(server_recv());
+  fake_now += 60000;
+  assert_false(server_recv());
+  res.err = 12345;
+  ck_client_free(cl);
+  cl = NULL;
+  assert_int_equal(res.err, 12345);
+  ck_result_free(&res);
+}
+
+/* Public functions refuse NULL pointers instead of crashing, and bad
+ * transmission parameters instead of silently replacing them. */
+static void test_null_and_bad_params(void **state)
+{
+  (void)state;
+  struct ck_msg m;
+  struct ck_addr a;
+  struct ck_opt o;
+  uint32_t v;
+  uint8_t buf[16] = {0};
+  char text[64];
+  assert_int_equal(ck_msg_parse(NULL, buf, 4), CK_EINVAL);
+  assert_int_equal(ck_msg_parse(&m, NULL, 4), CK_EINVAL);
+  assert_int_equal(ck_msg_opt(NULL, 11, &o), CK_EINVAL);
+  assert_int_equal(ck_msg_opt_uint(NULL, 11, &v), CK_EINVAL);
+  assert_int_equal(ck_msg_opt_count(NULL, 11), 0);
+  ck_opt_iter_init(NULL, NULL);
+  struct ck_opt_iter it;
+  ck_opt_iter_init(&it, NULL);
+  assert_false(ck_opt_next(&it, &o));
+  assert_false(ck_opt_next(NULL, &o));
+  ck_builder_init(NULL, buf, sizeof buf, CK_TYPE_CON, CK_GET, 1);
+  assert_int_equal(ck_builder_token(NULL, "t", 1), CK_EINVAL);
+  assert_int_equal(ck_builder_opt(NULL, 11, "x", 1), CK_EINVAL);
+  assert_int_equal(ck_builder_opt_str(NULL, 11, "x"), CK_EINVAL);
+  assert_int_equal(ck_builder_opt_uint(NULL, 12, 0), CK_EINVAL);
+  ck_builder_payload(NULL, "x", 1);
+  assert_int_equal(ck_builder_finish(NULL), CK_EINVAL);
+  struct ck_builder b;
+  ck_builder_init(&b, NULL, 16, CK_TYPE_CON, CK_GET, 1);
+  assert_int_equal(ck_builder_finish(&b), CK_EINVAL);
+  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_CON, CK_GET, 1);
+  assert_int_equal(ck_builder_token(&b, NULL, 2), CK_EINVAL);
+  assert_int_equal(ck_code_format(NULL, 8, CK_CONTENT), CK_EINVAL);
+  assert_int_equal(ck_addr_parse(NULL, "127.0.0.1", 0), CK_EINVAL);
+  assert_int_equal(ck_addr_parse(&a, NULL, 0), CK_EINVAL);
+  assert_int_equal(ck_addr_format(NULL, text, sizeof text), CK_EINVAL);
+  assert_int_equal(ck_addr_format(&a, NULL, 8), CK_EINVAL);
+  assert_int_equal(ck_addr_format_ip(NULL, text, sizeof text), CK_EINVAL);
+  assert_int_equal(ck_addr_port(NULL), 0);
+  assert_false(ck_addr_equal(NULL, &a));
+  assert_false(ck_addr_equal(&a, NULL));
+  assert_false(ck_addr_is_multicast(NULL));
+  (void)ck_addr_hash(NULL);
+
+  assert_int_equal(ck_ctx_new(NULL, NULL), CK_EINVAL);
+  struct ck_ctx *x = NULL;
+  assert_int_equal(ck_ctx_new(&x, NULL), 0);
+  assert_int_equal(ck_ctx_listen(NULL, &a), CK_EINVAL);
+  assert_int_equal(ck_ctx_listen(x, NULL), CK_EINVAL);
+  struct ck_client *c = NULL;
+  assert_int_equal(ck_client_new(NULL, NULL, &c), CK_EINVAL);
+  assert_int_equal(ck_client_new(x, NULL, NULL), CK_EINVAL);
+  assert_int_equal(ck_client_new(x, NULL, &c), 0);
+  struct ck_req req;
+  ck_req_init(NULL, CK_GET, "coap://127.0.0.1/");
+  ck_req_init(&req, CK_GET, "coap://127.0.0.1/");
+  assert_int_equal(ck_client_send(NULL, &req, cb, NULL, NULL), CK_EINVAL);
+  assert_int_equal(ck_client_send(c, NULL, cb, NULL, NULL), CK_EINVAL);
+  assert_int_equal(ck_client_send(c, &req, NULL, NULL, NULL), CK_EINVAL);
+  struct ck_result res;
+  assert_int_equal(ck_client_do(NULL, &req, &res), CK_EINVAL);
+  assert_int_equal(ck_client_do(c, NULL, &res), CK_EINVAL);
+  assert_int_equal(ck_client_do(c, &req, NULL), CK_EINVAL);
+  ck_result_free(NULL);
+  ck_call_cancel(NULL, true);
+  assert_int_equal(ck_call_token(NULL, buf), 0);
+  assert_int_equal(ck_call_mid(NULL), 0);
+  ck_client_stats(NULL, NULL);
+  ck_client_stats(c, NULL);
+  ck_client_free(NULL);
+  ck_client_free(c);
+
+  /* RFC 7252 §4.8.1: ACK_RANDOM_FACTOR >= 1; 0 still means the default.
+   * Each bad value is refused, by the context and by a client. */
+  struct ck_params bad[6];
+  memset(bad, 0, sizeof bad);
+  bad[0].ack_random_factor = 0.5f;
+  bad[1].ack_random_factor = 11.0f;
+  bad[2].ack_timeout_ms = 4000000000u;
+  bad[3].max_retransmit = 1000;
+  bad[4].max_latency_ms = 4000000000u;
+  bad[5].ack_random_factor = -1.0f;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    struct ck_ctx_config cc = {.params = bad[i]};
+    struct ck_ctx *y = NULL;
+    assert_int_equal(ck_ctx_new(&y, &cc), CK_EINVAL);
+    assert_null(y);
+    struct ck_client_config kc = {.params = bad[i]};
+    c = NULL;
+    assert_int_equal(ck_client_new(x, &kc, &c), CK_EINVAL);
+    assert_null(c);
+  }
+  struct ck_client_config ok = {0};
+  ok.params.ack_random_factor = 1.0f;
+  ok.params.max_retransmit = CK_MAX_RETRANSMIT_NONE;
+  assert_int_equal(ck_client_new(x, &ok, &c), 0);
+  ck_client_free(c);
+  ck_ctx_free(x);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -426,6 +636,11 @@ int main(void)
                                     setup, teardown),
     cmocka_unit_test_setup_teardown(test_ping_and_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_block2_download, setup, teardown),
+    cmocka_unit_test(test_null_and_bad_params),
+    cmocka_unit_test_setup_teardown(test_many_calls_by_token, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_do_loop_error_cancels, setup,
+                                    teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

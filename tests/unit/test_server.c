@@ -283,6 +283,9 @@ static void test_error_codes(void **state)
   expect(CK_TYPE_ACK, CK_NOT_FOUND);
   send_req(CK_TYPE_CON, CK_DELETE, 301, NULL, CK_OPT_URI_PATH, "r", 0);
   expect(CK_TYPE_ACK, CK_METHOD_NOT_ALLOWED);
+  /* RFC 7252 §5.8: an unrecognised method code (0.31) is 4.05 too. */
+  send_req(CK_TYPE_CON, CK_CODE(0, 31), 309, NULL, CK_OPT_URI_PATH, "r", 0);
+  expect(CK_TYPE_ACK, CK_METHOD_NOT_ALLOWED);
   send_req(CK_TYPE_CON, CK_GET, 302, NULL, CK_OPT_URI_PATH, "r",
            CK_OPT_ACCEPT, "#60", 0);
   expect(CK_TYPE_ACK, CK_NOT_ACCEPTABLE);
