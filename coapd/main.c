@@ -163,16 +163,22 @@ static void log_stats(const struct ck_ctx *ctx, const char *why)
 {
   struct ck_stats s;
   ck_ctx_stats(ctx, &s);
-  log_info(
-      "stopped by %s: rx %llu tx %llu malformed %llu duplicates %llu "
-      "retransmits %llu dropped %llu dedup_evictions %llu observers "
-      "%llu observers_rejected %llu uploads_rejected %llu",
-      why, (unsigned long long)s.rx_datagrams,
-      (unsigned long long)s.tx_datagrams, (unsigned long long)s.rx_malformed,
-      (unsigned long long)s.rx_duplicates, (unsigned long long)s.tx_retransmits,
-      (unsigned long long)s.tx_dropped, (unsigned long long)s.dedup_evictions,
-      (unsigned long long)s.observers, (unsigned long long)s.observers_rejected,
-      (unsigned long long)s.uploads_rejected);
+  log_info("stopped by %s: rx %llu tx %llu malformed %llu duplicates %llu "
+           "retransmits %llu dropped %llu dedup_evictions %llu dedup_refused "
+           "%llu dedup_bytes %llu observers %llu observers_rejected %llu "
+           "uploads_rejected %llu responses_failed %llu",
+           why, (unsigned long long)s.rx_datagrams,
+           (unsigned long long)s.tx_datagrams,
+           (unsigned long long)s.rx_malformed,
+           (unsigned long long)s.rx_duplicates,
+           (unsigned long long)s.tx_retransmits,
+           (unsigned long long)s.tx_dropped,
+           (unsigned long long)s.dedup_evictions,
+           (unsigned long long)s.dedup_refused,
+           (unsigned long long)s.dedup_bytes, (unsigned long long)s.observers,
+           (unsigned long long)s.observers_rejected,
+           (unsigned long long)s.uploads_rejected,
+           (unsigned long long)s.responses_failed);
 }
 
 int main(int argc, char **argv)
