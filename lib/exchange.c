@@ -88,7 +88,7 @@ static void con_timeout(struct ck__timer *t)
     ctx->stats.tx_retransmits++;
     if (c->counter)
       (*c->counter)++;
-    ck__ep_send(c->ep, &c->peer, c->msg, c->len);
+    (void)ck__ep_send(c->ep, &c->peer, c->msg, c->len);
     ck__timer_start(&ctx->loop, &c->timer, c->timeout, con_timeout);
     return;
   }
@@ -130,7 +130,7 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
   c->next = *b;
   *b = c;
   ctx->cons->count++;
-  ck__ep_send(ep, peer, msg, len);
+  (void)ck__ep_send(ep, peer, msg, len);
   return c;
 }
 

@@ -25,7 +25,7 @@ void ck__send_empty(struct ck__ep *ep, const struct ck_addr *to, uint8_t type,
 {
   uint8_t m[4] = {(uint8_t)(CK_COAP_VERSION << 6 | type << 4), 0,
                   (uint8_t)(mid >> 8), (uint8_t)mid};
-  ck__ep_send(ep, to, m, sizeof m);
+  (void)ck__ep_send(ep, to, m, sizeof m);
 }
 
 int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to,
@@ -62,7 +62,7 @@ static void response_input(struct ck__ep *ep, const struct ck_addr *from,
     const uint8_t *cached = ck__dedup_cached(dd, &clen);
     ctx->stats.rx_duplicates++;
     if (cached)
-      ck__ep_send(ep, from, cached, clen);
+      (void)ck__ep_send(ep, from, cached, clen);
     return;
   }
   /* An unexpected NON is rejected with RST too: that is how a server

@@ -26,7 +26,10 @@ void ck__input_icmp(struct ck__ep *ep, const struct ck_addr *peer,
 
 /* Sends one datagram (copied) on ep. Inside a loop iteration it joins the
  * endpoint's batch; outside, it leaves before this returns (ctx.h).
- * Returns 0 or an error (counted in tx_dropped). */
+ * Returns 0 or an error. A failure is counted in tx_dropped and is, to
+ * the protocol, a datagram the network lost: a CON is retransmitted, a
+ * NON or an ACK is repeated when the peer repeats its message. So most
+ * callers rightly go on (and say so with a (void) cast). */
 int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to,
                 const uint8_t *buf, size_t len);
 

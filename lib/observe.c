@@ -266,7 +266,7 @@ static bool notify(struct ck_ctx *ctx, struct ck__observer *o,
                           con_done, o);
     o->last_con = now;
   } else {
-    ck__ep_send(o->ep, &o->peer, buf, (size_t)n);
+    (void)ck__ep_send(o->ep, &o->peer, buf, (size_t)n);
   }
   mid_unlink(ctx, o);
   o->last_mid = mid;

@@ -61,7 +61,7 @@ static void delayed_fire(struct ck__timer *t)
 {
   struct delayed *d = (struct delayed *)t;
   struct srv_lists *l = lists(d->ctx);
-  ck__ep_send(d->ep, &d->peer, d->msg, d->len);
+  (void)ck__ep_send(d->ep, &d->peer, d->msg, d->len);
   if (d->prev)
     d->prev->next = d->next;
   else
@@ -171,7 +171,7 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
                       separate_done, NULL))
       ctx->stats.tx_dropped++;
   } else {
-    ck__ep_send(rp->ep, &rp->peer, buf, (size_t)n);
+    (void)ck__ep_send(rp->ep, &rp->peer, buf, (size_t)n);
   }
   if (dd) {
     if (type == CK_TYPE_ACK)
@@ -180,6 +180,18 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
       dd->state = rp->acked ? CK__DD_ACKED : CK__DD_ANSWERED;
   }
   return n;
+}
+
+/* Sends an answer from the request path. ck__send_reply() fails only
+ * when not even a 5.00 can be built; the client then retransmits (CON)
+ * or gives up (NON), and the operator hears of it. */
+static void reply(struct ck_ctx *ctx, struct ck__reply *rp,
+                  struct ck_response *resp, struct ck__dd_entry *dd)
+{
+  int rc = ck__send_reply(ctx, rp, resp, dd);
+  if (rc < 0)
+    ck__log(ctx, CK_LOG_ERROR, "cannot answer a %s request: %s",
+            ck_code_name(rp->method), ck_strerror(rc));
 }
 
 /* --- deferred (separate) responses --- */
@@ -380,7 +392,7 @@ static void answer_now(struct ck_ctx *ctx, struct ck__reply *rp,
   ck__resp_init(&resp, rp->method);
   resp.code = code;
   rp->observe = false;
-  ck__send_reply(ctx, rp, &resp, dd);
+  reply(ctx, rp, &resp, dd);
 }
 
 void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
@@ -422,7 +434,7 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
     size_t len;
     const uint8_t *cached = ck__dedup_cached(dd, &len);
     if (cached) {
-      ck__ep_send(ep, from, cached, len);
+      (void)ck__ep_send(ep, from, cached, len);
       return;
     }
     if (dd->state == CK__DD_PENDING)
@@ -452,7 +464,7 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
        * exchange may be forgotten (dedup.c). */
       ck_response_opt_uint(&resp, CK_OPT_MAX_AGE,
                            ck__dedup_retry_after(ctx));
-      ck__send_reply(ctx, &rp, &resp, NULL);
+      reply(ctx, &rp, &resp, NULL);
       return;
     }
   }
@@ -585,7 +597,7 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
   }
 
 send:
-  ck__send_reply(ctx, &d->rp, resp, dd);
+  reply(ctx, &d->rp, resp, dd);
   ck__resp_free(resp);
   if (!ctx->spare_deferred)
     ctx->spare_deferred = d;
@@ -608,7 +620,7 @@ void ck__server_too_large(struct ck__ep *ep, const struct ck_addr *from,
   ck__resp_init(&resp, m->code);
   resp.code = CK_REQUEST_ENTITY_TOO_LARGE;
   ck_response_opt_uint(&resp, CK_OPT_SIZE1, 1024);
-  ck__send_reply(ep->ctx, &rp, &resp, NULL);
+  reply(ep->ctx, &rp, &resp, NULL);
 }
 
 /* --- lifetime --- */
