@@ -214,8 +214,10 @@ static const struct cli_optdef options[] = {
      "For each message: its type, code, Message ID, token, peer, the "
      "round-trip time of an answer, every option by name with a readable "
      "value, and the payload."},
-    {0, "json", NULL, K_FLAG, O(json), 0, 0, ANSWERED, SEC_OUTPUT, false,
-     "one JSON object per response (code, type, MID, ...)", NULL},
+    {0, "json", NULL, K_FLAG, O(json), 0, 0, ALL, SEC_OUTPUT, false,
+     "one JSON object per response (code, type, MID, ...)",
+     "For ping, one object with \"ping\":\"pong\", the answer's type and "
+     "rtt_ms."},
     {0, "raw", NULL, K_FLAG, O(raw), 0, 0, ANSWERED, SEC_OUTPUT, false,
      "write payloads as received, even on a terminal", NULL},
     {0, "ack-timeout", "MS", K_U32, O(ack_timeout_ms), 1, 600000, ALL,
