@@ -273,7 +273,7 @@ static void single(struct run *r, const struct ck_resp *resp)
   } else if (r->discover && r->status == CLI_EXIT_OK) {
     if (links(r, resp, "") < 0)
       r->status = CLI_EXIT_ERROR_CODE;
-  } else if (out->view) {
+  } else if (out->view && !r->o->output) {
     cli_out_view(out, r->what, r->uri, resp, r->o->raw);
     shown = true;
   } else {
