@@ -1034,6 +1034,10 @@ int cli_shell(struct cli_session *s, const struct cli_opts *o)
         rl_callback_read_char();
       else
         read_plain(&h, plain, &plain_len);
+      /* A command may have queued a request (observe does): let it
+       * leave now, not after poll() has slept on a timer. */
+      if (ck_ctx_process(s->ctx, 0) < 0)
+        break;
     }
   }
   if (h.tty)
