@@ -408,8 +408,11 @@ static void do_discover(struct shell *h, const char *query)
     ck_link_reader_init(&rd, (const char *)w.body, w.body_len);
     while (ck_link_next(&rd, &l) == 1)
       learn_path(h, l.target, l.target_len);
-    if (cli_link_table(stdout, "", (const char *)w.body, w.body_len) < 0)
+    if ((w.cf >= 0 && w.cf != CK_CF_LINK_FORMAT) ||
+        cli_link_table(stdout, "", (const char *)w.body, w.body_len) < 0) {
+      say("discover %s: the answer is not link format", uri);
       payload_line(stdout, w.body, w.body_len);
+    }
     fflush(stdout);
   }
   free(w.body);
