@@ -575,8 +575,7 @@ static void do_observe(struct shell *h, const struct cli_opts *o,
   h->obs_max = o->count;
   h->obs_json = o->json;
   h->obs_deadline =
-      o->duration_s > 0 ? cli_now_ms() + (uint64_t)(o->duration_s * 1000.0)
-                        : 0;
+      o->duration_s > 0 ? cli_now_ms() + (uint64_t)(o->duration_s * 1000.0) : 0;
   h->s->out.verbose = o->verbose;
   int rc = ck_client_send(c, &req, on_notify, h, &h->obs);
   if (rc < 0) {

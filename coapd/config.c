@@ -193,8 +193,7 @@ static int listen_name(struct coapd_config *c, const char *v, char *err,
       memcpy(&a.u.in4, ai->ai_addr, sizeof a.u.in4);
       a.u.in4.sin_port = htons((uint16_t)port);
       a.len = sizeof a.u.in4;
-    } else if (ai->ai_family == AF_INET6 &&
-               ai->ai_addrlen == sizeof a.u.in6) {
+    } else if (ai->ai_family == AF_INET6 && ai->ai_addrlen == sizeof a.u.in6) {
       memcpy(&a.u.in6, ai->ai_addr, sizeof a.u.in6);
       a.u.in6.sin6_port = htons((uint16_t)port);
       a.len = sizeof a.u.in6;
@@ -490,14 +489,13 @@ int coapd_data_dir_make(const struct coapd_config *c, char *err, size_t cap)
    * Only the last component is made; a missing parent is an error, as
    * with mkdir(1) without -p. */
   if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST) {
-    snprintf(err, cap, "cannot create the data directory '%s': %s",
-             c->data_dir, strerror(errno));
+    snprintf(err, cap, "cannot create the data directory '%s': %s", c->data_dir,
+             strerror(errno));
     return -1;
   }
   struct stat st;
   if (stat(c->data_dir, &st) != 0) {
-    snprintf(err, cap, "data directory '%s': %s", c->data_dir,
-             strerror(errno));
+    snprintf(err, cap, "data directory '%s': %s", c->data_dir, strerror(errno));
     return -1;
   }
   if (!S_ISDIR(st.st_mode)) {
@@ -505,8 +503,7 @@ int coapd_data_dir_make(const struct coapd_config *c, char *err, size_t cap)
     return -1;
   }
   if (access(c->data_dir, W_OK | X_OK) != 0) {
-    snprintf(err, cap, "data directory '%s': %s", c->data_dir,
-             strerror(errno));
+    snprintf(err, cap, "data directory '%s': %s", c->data_dir, strerror(errno));
     return -1;
   }
   return 0;

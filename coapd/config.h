@@ -18,7 +18,6 @@ enum { COAPD_MAX_LISTEN = 16, COAPD_PATH_MAX = 4096 };
 /* Where the daemon keeps its data (SPEC: ./coapd-data). */
 #define COAPD_DATA_DIR "./coapd-data"
 
-
 struct coapd_listen {
   struct ck_addr addr;
   /* A wildcard [::] that we add by default: a host without IPv6 gets a
