@@ -927,10 +927,13 @@ static char **complete(const char *text, int start, int end)
     for (size_t i = 0; (d = cli_optdef_at(i)); i++)
       if (settable(d))
         cand(d->long_name);
-  } else if (request && text[0] == '-' && cmd->id != CMD_OBSERVE) {
+  } else if (request && text[0] == '-') {
     size_t n = 0;
-    cand("--payload");
-    cand("--format");
+    if (cmd->id != CMD_GET && cmd->id != CMD_DELETE &&
+        cmd->id != CMD_OBSERVE) {
+      cand("--payload");
+      cand("--format");
+    }
     const struct cli_optdef *d;
     for (size_t i = 0; (d = cli_optdef_at(i)) && n < 64; i++) {
       if (d->hidden || !(d->cmds & CMD_BIT(cmd->id)) ||
