@@ -56,6 +56,7 @@ int cli_session_open(struct cli_session *s, const struct cli_opts *o,
 {
   memset(s, 0, sizeof *s);
   s->interrupted = interrupted;
+  s->tag = "coap: ";
   s->out.out = stdout;
   s->out.err = stderr;
   struct ck_client_config cc = client_config(s, o);
@@ -78,6 +79,13 @@ int cli_session_reconfigure(struct cli_session *s, const struct cli_opts *o)
     ck_client_free(s->client);
   s->client = NULL;
   return ck_client_new(s->ctx, &cc, &s->client);
+}
+
+int cli_client_new(struct cli_session *s, const struct cli_opts *o,
+                   struct ck_client **out)
+{
+  struct ck_client_config cc = client_config(s, o);
+  return ck_client_new(s->ctx, &cc, out);
 }
 
 void cli_session_close(struct cli_session *s)
@@ -115,7 +123,7 @@ static void code_message(struct run *r, uint8_t code)
 {
   char c[48];
   ck_code_format(c, sizeof c, code);
-  fprintf(stderr, "coap: %s %s: %s\n", r->what, r->uri, c);
+  fprintf(stderr, "%s%s %s: %s\n", r->s->tag, r->what, r->uri, c);
 }
 
 /* The body on one line: a notification. */
@@ -140,19 +148,52 @@ static void one_line(struct cli_out *out, int cf, const uint8_t *p, size_t n)
     fputc('\n', out->out);
 }
 
-/* A link-format body as a table, or as it is when --raw or malformed. */
-static void links(struct run *r, const struct ck_resp *resp, const char *indent)
+/* Is the answer to a discovery link format (RFC 6690 §7.1: Content-Format
+ * 40, or none) that parses? */
+static bool is_link_format(const struct ck_resp *resp)
+{
+  int cf = cli_msg_cf(resp->msg);
+  if (cf >= 0 && cf != CK_CF_LINK_FORMAT)
+    return false;
+  struct ck_link_reader rd;
+  struct ck_link l;
+  int rc;
+  ck_link_reader_init(&rd, (const char *)resp->body, resp->body_len);
+  while ((rc = ck_link_next(&rd, &l)) == 1)
+    ;
+  return rc == 0;
+}
+
+/* Says on stderr that a discovery's answer is not link format. */
+static void not_links(struct run *r, const struct ck_resp *resp)
+{
+  char cf[96] = "";
+  int n = cli_msg_cf(resp->msg);
+  const char *name = n >= 0 ? ck_cf_name((uint16_t)n) : NULL;
+  if (name && n != CK_CF_LINK_FORMAT)
+    snprintf(cf, sizeof cf, ": it is %s", name);
+  else if (n >= 0 && n != CK_CF_LINK_FORMAT)
+    snprintf(cf, sizeof cf, ": its Content-Format is %d", n);
+  fprintf(stderr, "%sthe answer of %s is not link format%s\n", r->s->tag,
+          r->uri, cf);
+}
+
+/* A link-format body as a table, or as it is when --raw or not link
+ * format. Returns 0, or -1 when it is not link format (said on stderr). */
+static int links(struct run *r, const struct ck_resp *resp, const char *indent)
 {
   struct cli_out *out = &r->s->out;
-  if (!r->o->raw && cli_link_table(out->out, indent, (const char *)resp->body,
-                                   resp->body_len) >= 0)
-    return;
-  if (!r->o->raw)
-    fprintf(stderr, "coap: the answer of %s is not valid link format\n",
-            r->uri);
+  bool ok = is_link_format(resp);
+  if (ok && !r->o->raw &&
+      cli_link_table(out->out, indent, (const char *)resp->body,
+                     resp->body_len) >= 0)
+    return 0;
+  if (!ok)
+    not_links(r, resp);
   fwrite(resp->body, 1, resp->body_len, out->out);
   if (resp->body_len && resp->body[resp->body_len - 1] != '\n')
     fputc('\n', out->out);
+  return ok ? 0 : -1;
 }
 
 static void notification(struct run *r, const struct ck_resp *resp)
@@ -176,23 +217,28 @@ static void notification(struct run *r, const struct ck_resp *resp)
 static void responder(struct run *r, const struct ck_resp *resp)
 {
   struct cli_out *out = &r->s->out;
-  if (CK_CODE_CLASS(resp->code) == 2)
-    r->good++;
-  else
-    r->bad++;
+  bool good = CK_CODE_CLASS(resp->code) == 2;
   if (r->o->json) {
     cli_out_json(out, resp, r->discover);
+    if (good && r->discover && !is_link_format(resp)) {
+      not_links(r, resp);
+      good = false;
+    }
   } else {
     char addr[CK_ADDR_STRLEN], code[48];
     if (ck_addr_format(resp->peer, addr, sizeof addr) < 0)
       snprintf(addr, sizeof addr, "?");
     ck_code_format(code, sizeof code, resp->code);
     fprintf(out->out, "%s%s %s\n", r->answers ? "\n" : "", addr, code);
-    if (r->discover && CK_CODE_CLASS(resp->code) == 2)
-      links(r, resp, "  ");
+    if (r->discover && good)
+      good = links(r, resp, "  ") == 0;
     else
       one_line(out, cli_msg_cf(resp->msg), resp->body, resp->body_len);
   }
+  if (good)
+    r->good++;
+  else
+    r->bad++;
   r->answers++;
   fflush(out->out);
 }
@@ -205,20 +251,36 @@ static void single(struct run *r, const struct ck_resp *resp)
     char addr[CK_ADDR_STRLEN];
     if (ck_addr_format(resp->peer, addr, sizeof addr) < 0)
       snprintf(addr, sizeof addr, "?");
-    fprintf(out->out, "pong from %s in %llu ms\n", addr,
-            (unsigned long long)resp->rtt_ms);
+    if (r->o->json)
+      cli_out_json_ping(out, r->uri, resp);
+    else
+      fprintf(out->out, "pong from %s in %llu ms\n", addr,
+              (unsigned long long)resp->rtt_ms);
+    fflush(out->out);
     r->status = CLI_EXIT_OK;
     return;
   }
-  if (r->o->json)
-    cli_out_json(out, resp, r->discover);
-  else if (r->discover && CK_CODE_CLASS(resp->code) == 2)
-    links(r, resp, "");
-  else
-    cli_out_body(out, cli_msg_cf(resp->msg), resp->body, resp->body_len);
-  fflush(out->out);
   r->status = code_status(resp->code);
-  if (r->status != CLI_EXIT_OK)
+  bool shown = false; /* the code is on stdout: no message needed */
+  if (r->o->json) {
+    cli_out_json(out, resp, r->discover);
+    /* RFC 6690 §4: discovery answers with link format; anything else is
+     * not what was asked for, even with a 2.xx code. */
+    if (r->discover && r->status == CLI_EXIT_OK && !is_link_format(resp)) {
+      not_links(r, resp);
+      r->status = CLI_EXIT_ERROR_CODE;
+    }
+  } else if (r->discover && r->status == CLI_EXIT_OK) {
+    if (links(r, resp, "") < 0)
+      r->status = CLI_EXIT_ERROR_CODE;
+  } else if (out->view && !r->o->output) {
+    cli_out_view(out, r->what, r->uri, resp, r->o->raw);
+    shown = true;
+  } else {
+    cli_out_body(out, cli_msg_cf(resp->msg), resp->body, resp->body_len);
+  }
+  fflush(out->out);
+  if (!shown && CK_CODE_CLASS(resp->code) != 2)
     code_message(r, resp->code);
 }
 
@@ -232,13 +294,14 @@ static void failed(struct run *r, int err)
     } else if (r->interrupted) {
       r->status = CLI_EXIT_INTERRUPTED;
     } else {
-      fprintf(stderr, "coap: %s %s: no answer within --duration\n", r->what,
-              r->uri);
+      fprintf(stderr, "%s%s %s: no answer within --duration\n", r->s->tag,
+              r->what, r->uri);
       r->status = CLI_EXIT_TRANSPORT;
     }
     return;
   }
-  fprintf(stderr, "coap: %s %s: %s\n", r->what, r->uri, ck_strerror(err));
+  fprintf(stderr, "%s%s %s: %s\n", r->s->tag, r->what, r->uri,
+          ck_strerror(err));
   r->status = CLI_EXIT_TRANSPORT;
 }
 
@@ -269,8 +332,8 @@ static void on_answer(struct ck_call *call, const struct ck_resp *resp,
                 : r->bad ? CLI_EXIT_ERROR_CODE
                          : CLI_EXIT_TRANSPORT;
     if (!r->answers)
-      fprintf(stderr, "coap: %s %s: no answer within the response window\n",
-              r->what, r->uri);
+      fprintf(stderr, "%s%s %s: no answer within the response window\n",
+              r->s->tag, r->what, r->uri);
   } else if (r->observe && r->answers) {
     /* RFC 7641 §3.2: an error code ends an observation. */
     notification(r, resp);
@@ -279,8 +342,8 @@ static void on_answer(struct ck_call *call, const struct ck_resp *resp,
       code_message(r, resp->code);
   } else {
     if (r->observe && CK_CODE_CLASS(resp->code) == 2)
-      fprintf(stderr, "coap: %s answered without Observe: not observed\n",
-              r->uri);
+      fprintf(stderr, "%s%s answered without Observe: not observed\n",
+              r->s->tag, r->uri);
     single(r, resp);
   }
 }
@@ -470,7 +533,7 @@ static int send_and_wait(struct run *r, const struct ck_req *req)
   }
   int rc = ck_client_send(s->client, req, on_answer, r, &r->call);
   if (rc < 0) {
-    fprintf(stderr, "coap: %s %s: %s\n", r->what, r->uri,
+    fprintf(stderr, "%s%s %s: %s\n", s->tag, r->what, r->uri,
             rc == CK_EURI_HOST ? "cannot resolve the host" : ck_strerror(rc));
     return rc == CK_EURI_HOST || rc == CK_ESYS ? CLI_EXIT_TRANSPORT
                                                : CLI_EXIT_USAGE;
@@ -557,5 +620,23 @@ int cli_exec(struct cli_session *s, const struct cli_opts *o)
   }
   close_output(s);
   free(payload);
+  return status;
+}
+
+int cli_exec_own(struct cli_session *s, const struct cli_opts *o)
+{
+  struct ck_client *shared = s->client, *own;
+  int rc = cli_client_new(s, o, &own);
+  if (rc < 0) {
+    fprintf(stderr, "%s%s: %s\n", s->tag, o->cmd->name, ck_strerror(rc));
+    return CLI_EXIT_TRANSPORT;
+  }
+  s->client = own;
+  int status = cli_exec(s, o);
+  /* abandon() may have replaced the client meanwhile: free whichever
+   * is there now. Its calls have all ended, so no callback fires. */
+  if (s->client)
+    ck_client_free(s->client);
+  s->client = shared;
   return status;
 }

@@ -35,6 +35,9 @@ struct cli_session {
   /* Raised by the SIGINT handler, which also writes to the context's
    * stop descriptor so that a waiting loop wakes up. */
   volatile sig_atomic_t *interrupted;
+  /* Before each message about a command: "coap: ", or "" in the shell,
+   * whose messages need no program name. */
+  const char *tag;
 };
 
 /* Opens a session with the transmission parameters of o. Returns 0, or
@@ -47,10 +50,24 @@ int cli_session_open(struct cli_session *s, const struct cli_opts *o,
  * an error, and then the session has no client. */
 int cli_session_reconfigure(struct cli_session *s, const struct cli_opts *o);
 
+/* Creates a client on the session's context with the transmission
+ * parameters of o (and the session's trace hook), for one request or one
+ * observation: the library's parameters belong to a client, so a request
+ * with parameters of its own needs a client of its own. Returns 0 and
+ * stores it in *out (the caller frees it with ck_client_free()), or a
+ * negative CK_E... code. */
+int cli_client_new(struct cli_session *s, const struct cli_opts *o,
+                   struct ck_client **out);
+
 void cli_session_close(struct cli_session *s);
 
 /* Runs the command o names (which cli_check() accepted) and returns the
  * exit status. */
 int cli_exec(struct cli_session *s, const struct cli_opts *o);
+
+/* Runs o like cli_exec(), but on a client of its own made with o's
+ * transmission parameters, freed before returning; the session's client
+ * is left as it was. Returns the exit status. */
+int cli_exec_own(struct cli_session *s, const struct cli_opts *o);
 
 #endif

@@ -146,13 +146,20 @@ static const struct cli_cmd cmds[] = {
      0,
      "[URI]",
      "an interactive session: many requests, observe while typing",
-     "Reads commands with line editing: connect URI, discover, get, put, "
-     "post, delete PATH [--payload P] [--format F], observe PATH (the "
-     "notifications appear while the prompt stays usable), unobserve, set "
-     "OPTION VALUE (a transmission parameter), help, quit. TAB completes "
-     "commands, options and the paths discovery found; the history is kept "
-     "in $COAP_HISTORY or ~/.coap_history.",
-     {"coap shell coap://127.0.0.1", NULL}},
+     "Reads commands with line editing: connect URI (says whether the "
+     "server answers a ping), ping, discover, get, put, post, delete PATH "
+     "[--payload P] [--format F], observe PATH [--count N] [--duration S] "
+     "(the notifications appear while the prompt stays usable), "
+     "unobserve, set OPTION VALUE (a transmission parameter), help, quit. "
+     "Each answer is framed as CoAP Shell shows it: the request line, the "
+     "code with its CoAP name, type, MID, token, RTT, options, payload "
+     "size and the payload readably. Transmission options given to one "
+     "command apply to it alone. TAB completes commands, options and the "
+     "paths discovery found; the history is kept in $COAP_HISTORY or "
+     "~/.coap_history. Without a terminal, commands are read one per line "
+     "from standard input.",
+     {"coap shell coap://127.0.0.1",
+      "printf 'get /hello\\nping\\n' | coap shell coap://127.0.0.1", NULL}},
 };
 
 const struct cli_cmd *cli_cmd_find(const char *name)
@@ -214,8 +221,10 @@ static const struct cli_optdef options[] = {
      "For each message: its type, code, Message ID, token, peer, the "
      "round-trip time of an answer, every option by name with a readable "
      "value, and the payload."},
-    {0, "json", NULL, K_FLAG, O(json), 0, 0, ANSWERED, SEC_OUTPUT, false,
-     "one JSON object per response (code, type, MID, ...)", NULL},
+    {0, "json", NULL, K_FLAG, O(json), 0, 0, ALL, SEC_OUTPUT, false,
+     "one JSON object per response (code, type, MID, ...)",
+     "For ping, one object with \"ping\":\"pong\", the answer's type and "
+     "rtt_ms."},
     {0, "raw", NULL, K_FLAG, O(raw), 0, 0, ANSWERED, SEC_OUTPUT, false,
      "write payloads as received, even on a terminal", NULL},
     {0, "ack-timeout", "MS", K_U32, O(ack_timeout_ms), 1, 600000, ALL,

@@ -17,6 +17,7 @@
  * request to its first response, so it is the wire's view, not the
  * call's.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -429,6 +430,190 @@ void cli_out_json(struct cli_out *o, const struct ck_resp *r, bool links)
     cJSON_AddStringToObject(j, "payload", "");
   if (links && cli_msg_cf(m) == CK_CF_LINK_FORMAT)
     cJSON_AddItemToObject(j, "links", json_links(r->body, r->body_len));
+  char *s = cJSON_PrintUnformatted(j);
+  if (s) {
+    fprintf(o->out, "%s\n", s);
+    cJSON_free(s);
+  }
+  cJSON_Delete(j);
+  fflush(o->out);
+}
+
+/* --- the shell's view --- */
+
+/* A bounded text buffer: what does not fit is cut, never overrun. */
+struct sbuf {
+  char *p;
+  size_t cap, len;
+};
+
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sb_add(struct sbuf *b, const char *fmt, ...)
+{
+  if (b->len + 1 >= b->cap)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+  va_end(ap);
+  if (n > 0)
+    b->len += (size_t)n < b->cap - b->len ? (size_t)n : b->cap - b->len - 1;
+}
+
+/* A string value between quotes, with '"', '\' and controls escaped. */
+static void sb_quoted(struct sbuf *b, const uint8_t *p, size_t n)
+{
+  sb_add(b, "\"");
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '"' || p[i] == '\\')
+      sb_add(b, "\\%c", p[i]);
+    else if (p[i] < 0x20 || p[i] == 0x7f)
+      sb_add(b, "\\x%02x", p[i]);
+    else
+      sb_add(b, "%c", p[i]);
+  }
+  sb_add(b, "\"");
+}
+
+/* One option's value as CoAP Shell writes it: a content format by name,
+ * a number, a string in quotes, opaque bytes as 0x and hex. */
+static void view_value(struct sbuf *b, const struct ck_opt *opt)
+{
+  const struct ck_optdef *d = ck_opt_def(opt->num);
+  uint32_t v;
+  bool is_uint = ck_opt_uint_decode(opt->val, opt->len, &v) == 0;
+  if ((opt->num == CK_OPT_CONTENT_FORMAT || opt->num == CK_OPT_ACCEPT) &&
+      is_uint && v <= 65535 && ck_cf_name((uint16_t)v)) {
+    const char *name = ck_cf_name((uint16_t)v);
+    sb_quoted(b, (const uint8_t *)name, strlen(name));
+  } else if (opt->num == CK_OPT_BLOCK1 || opt->num == CK_OPT_BLOCK2 ||
+             opt->num == CK_OPT_Q_BLOCK1 || opt->num == CK_OPT_Q_BLOCK2) {
+    char t[64];
+    cli_opt_text(opt, t, sizeof t);
+    sb_quoted(b, (const uint8_t *)t, strlen(t));
+  } else if (d && d->fmt == CK_OPTFMT_UINT && is_uint) {
+    sb_add(b, "%u", v);
+  } else if (d && d->fmt == CK_OPTFMT_STRING) {
+    sb_quoted(b, opt->val, opt->len);
+  } else if (d && d->fmt == CK_OPTFMT_EMPTY && opt->len == 0) {
+    sb_add(b, "\"\"");
+  } else {
+    sb_add(b, "0x");
+    for (size_t i = 0; i < opt->len; i++)
+      sb_add(b, "%02x", opt->val[i]);
+  }
+}
+
+/* The options as {"Name":value, ...}; a repeated option's values in a
+ * list, ["a","b"], as CoAP Shell shows Location-Path. */
+static void view_options(struct sbuf *b, const struct ck_msg *m)
+{
+  struct ck_opt_iter it;
+  struct ck_opt opt;
+  char nb[32];
+  bool first = true;
+  sb_add(b, "{");
+  ck_opt_iter_init(&it, m);
+  bool more = ck_opt_next(&it, &opt);
+  while (more) {
+    uint16_t num = opt.num;
+    sb_add(b, "%s\"%s\":", first ? "" : ", ", opt_name(num, nb, sizeof nb));
+    first = false;
+    struct ck_opt next;
+    bool more2 = ck_opt_next(&it, &next);
+    if (!more2 || next.num != num) {
+      view_value(b, &opt);
+      opt = next;
+      more = more2;
+      continue;
+    }
+    sb_add(b, "[");
+    view_value(b, &opt);
+    while (more2 && next.num == num) {
+      sb_add(b, ",");
+      view_value(b, &next);
+      more2 = ck_opt_next(&it, &next);
+    }
+    sb_add(b, "]");
+    opt = next;
+    more = more2;
+  }
+  sb_add(b, "}");
+}
+
+/* A rule of 80 columns with a title in its middle, as CoAP Shell draws
+ * them. */
+static void view_rule(FILE *f, char c, const char *title)
+{
+  size_t t = title[0] ? strlen(title) + 2 : 0;
+  size_t left = (80 - t) / 2, right = 80 - t - left;
+  for (size_t i = 0; i < left; i++)
+    fputc(c, f);
+  if (t)
+    fprintf(f, " %s ", title);
+  for (size_t i = 0; i < right; i++)
+    fputc(c, f);
+  fputc('\n', f);
+}
+
+void cli_out_view(struct cli_out *o, const char *what, const char *uri,
+                  const struct ck_resp *r, bool raw)
+{
+  FILE *f = o->out;
+  const struct ck_msg *m = r->msg;
+  char code[48], tok[20] = "-", opts[2048];
+  struct sbuf b = {opts, sizeof opts, 0};
+  opts[0] = '\0';
+  ck_code_format(code, sizeof code, r->code);
+  if (m && m->tkl)
+    hex(m->token, m->tkl, tok, sizeof tok);
+  if (m)
+    view_options(&b, m);
+  view_rule(f, '-', "Response");
+  fprintf(f, "%s %s\n", what, uri);
+  if (m)
+    fprintf(f, "Status: %s, Type: %s, MID: %u, Token: %s, RTT: %llums\n", code,
+            ck_type_name((enum ck_type)m->type), m->mid, tok,
+            (unsigned long long)r->rtt_ms);
+  else
+    fprintf(f, "Status: %s, RTT: %llums\n", code,
+            (unsigned long long)r->rtt_ms);
+  fprintf(f, "Options: %s\n", m ? opts : "{}");
+  fprintf(f, "Payload: %zuB\n", r->body_len);
+  if (r->body_len) {
+    view_rule(f, '.', "Payload");
+    if (raw) {
+      fwrite(r->body, 1, r->body_len, f);
+      if (r->body[r->body_len - 1] != '\n')
+        fputc('\n', f);
+    } else {
+      cli_pretty(f, cli_msg_cf(m), r->body, r->body_len);
+    }
+  }
+  view_rule(f, '-', "");
+  fflush(f);
+}
+
+void cli_out_json_ping(struct cli_out *o, const char *uri,
+                       const struct ck_resp *r)
+{
+  cJSON *j = cJSON_CreateObject();
+  if (!j)
+    return;
+  char buf[64];
+  cli_timestamp(buf, sizeof buf);
+  cJSON_AddStringToObject(j, "time", buf);
+  cJSON_AddStringToObject(j, "uri", uri);
+  if (r->peer && ck_addr_format(r->peer, buf, sizeof buf) >= 0)
+    cJSON_AddStringToObject(j, "from", buf);
+  cJSON_AddStringToObject(j, "ping", "pong");
+  /* RFC 7252 §4.3: a Reset answers an empty CON; the library hands over
+   * no message then. An endpoint may also answer with an empty ACK. */
+  cJSON_AddStringToObject(
+      j, "type", r->msg ? ck_type_name((enum ck_type)r->msg->type) : "RST");
+  cJSON_AddNumberToObject(j, "rtt_ms", (double)r->rtt_ms);
   char *s = cJSON_PrintUnformatted(j);
   if (s) {
     fprintf(o->out, "%s\n", s);

@@ -36,6 +36,7 @@ struct cli_out {
   bool verbose;
   bool json;
   bool pretty; /* out is a terminal and --raw was not given */
+  bool view;   /* the shell: each response framed as CoAP Shell does */
   struct cli_sent sent[CLI_SENT_RING];
   unsigned next;
 };
@@ -59,6 +60,20 @@ int cli_msg_cf(const struct ck_msg *m);
 
 /* Writes a body to o->out: readably when o->pretty, else as is. */
 void cli_out_body(struct cli_out *o, int cf, const uint8_t *p, size_t n);
+
+/* Writes one response framed as CoAP Shell shows it (the shell's view):
+ * a rule, the request line (what and uri), the code with its CoAP name,
+ * type, Message ID, token and round-trip time, the options, the payload's
+ * size, and the payload readably (raw when o->pretty is false and raw is
+ * true), then a closing rule, so that one answer never runs into the
+ * next. Plain text: no colours, on a terminal or not. */
+void cli_out_view(struct cli_out *o, const char *what, const char *uri,
+                  const struct ck_resp *r, bool raw);
+
+/* Writes the answer of a ping as a JSON object on one line of o->out:
+ * time, uri, from, "ping":"pong", the answer's type and rtt_ms. */
+void cli_out_json_ping(struct cli_out *o, const char *uri,
+                       const struct ck_resp *r);
 
 /* Writes one response as a JSON object on one line of o->out. The links
  * of a link-format body are added as "links" when links is true. */

@@ -9,12 +9,16 @@
  * user types: the line being edited is cleared, the notification written
  * and the prompt redrawn with what was typed.
  *
- * A request (get, put, ...) is parsed by the command line's own parser
- * (opts.c) with the shell's words --payload and --format standing for
- * --data and --content-format, its PATH joined to the current server, and
- * run by cli_exec(), which waits for the answer; an observation is the
- * shell's own call and lives on until `unobserve`. `set` takes the
- * transmission rows of the same option table and replaces the client.
+ * A request (get, put, ..., ping) is parsed by the command line's own
+ * parser (opts.c) with the shell's words --payload and --format standing
+ * for --data and --content-format, its PATH joined to the current server,
+ * and run by cli_exec(), which waits for the answer and shows it framed
+ * as CoAP Shell does (cli_out_view). An observation is the shell's own
+ * call and lives on until `unobserve`, --count or --duration. `set`
+ * takes the transmission rows of the same option table and replaces the
+ * session's client. The library's transmission parameters belong to a
+ * client, so a request or an observation that gives its own
+ * (--max-retransmit 0) runs on a short-lived client made for it.
  *
  * History is kept as plain lines, one command each, in $COAP_HISTORY or
  * ~/.coap_history, appended after each command and cut to HIST_MAX lines
@@ -57,9 +61,13 @@ struct shell {
   bool quit;
   /* the observation */
   struct ck_call *obs;
+  struct ck_client *obs_client; /* its own, or NULL: the session's */
   char obs_path[URI_MAX];
   bool obs_stopping;
   unsigned obs_count;
+  unsigned obs_max;      /* --count; 0: no limit */
+  bool obs_json;         /* --json: a JSON object per notification */
+  uint64_t obs_deadline; /* --duration, on cli_now_ms()'s clock; 0: none */
   /* completion: the candidates of the word being completed */
   const char *cands[CAND_MAX];
   size_t ncands;
@@ -70,7 +78,8 @@ static struct shell *sh; /* for libedit's callbacks, which take no user */
 static const struct {
   const char *name, *args, *help;
 } commands[] = {
-    {"connect", "URI", "talk to URI's server from now on"},
+    {"connect", "URI", "talk to URI's server from now on; ping it"},
+    {"ping", "[PATH]", "send an empty CON: does the server answer?"},
     {"discover", "[?QUERY]", "list the resources (learnt for TAB)"},
     {"get", "PATH [options]", "fetch a resource"},
     {"put", "PATH [--payload P] [--format F]", "create or replace one"},
@@ -79,7 +88,8 @@ static const struct {
     {"fetch", "PATH [--payload P] [--format F]", "FETCH (RFC 8132)"},
     {"patch", "PATH [--payload P] [--format F]", "PATCH (RFC 8132)"},
     {"ipatch", "PATH [--payload P] [--format F]", "iPATCH (RFC 8132)"},
-    {"observe", "PATH", "follow a resource while you type"},
+    {"observe", "PATH [--count N] [--duration S]",
+     "follow a resource while you type"},
     {"unobserve", "", "end the observation"},
     {"set", "[OPTION VALUE]", "show or change a transmission parameter"},
     {"help", "", "this list"},
@@ -289,6 +299,8 @@ struct wait {
   int cf;
   uint8_t *body;
   size_t body_len;
+  uint64_t rtt_ms;
+  char from[CK_ADDR_STRLEN];
 };
 
 static void on_one(struct ck_call *call, const struct ck_resp *r, void *user)
@@ -301,6 +313,9 @@ static void on_one(struct ck_call *call, const struct ck_resp *r, void *user)
   w->err = r->err;
   w->code = r->code;
   w->cf = r->msg ? cli_msg_cf(r->msg) : -1;
+  w->rtt_ms = r->rtt_ms;
+  if (!r->peer || ck_addr_format(r->peer, w->from, sizeof w->from) < 0)
+    snprintf(w->from, sizeof w->from, "?");
   if (r->body_len && (w->body = malloc(r->body_len)))
     memcpy(w->body, r->body, r->body_len);
   w->body_len = w->body ? r->body_len : 0;
@@ -323,6 +338,40 @@ static void wait_for(struct shell *h, struct wait *w, struct ck_call *call)
 }
 
 /* --- commands --- */
+
+/* After connect: does the server answer a ping (RFC 7252 §4.3)? With the
+ * shell's parameters, but at most one retransmission, so that a server
+ * that is away is told in seconds, not in the 93 s of MAX_TRANSMIT_WAIT. */
+static void connect_ping(struct shell *h)
+{
+  static struct cli_opts o; /* large: not on the stack */
+  o = h->base_opts;
+  if (o.max_retransmit < 0 || o.max_retransmit > 1)
+    o.max_retransmit = 1;
+  struct ck_client *c;
+  int rc = cli_client_new(h->s, &o, &c);
+  if (rc < 0) {
+    say("connect: %s", ck_strerror(rc));
+    return;
+  }
+  struct ck_req req;
+  ck_req_init(&req, CK_CODE_EMPTY, h->base);
+  struct wait w = {0};
+  struct ck_call *call;
+  rc = ck_client_send(c, &req, on_one, &w, &call);
+  if (rc == 0)
+    wait_for(h, &w, call);
+  if (rc < 0 || !w.done || w.err) {
+    rc = rc < 0 ? rc : w.done ? w.err : CK_ECANCELED;
+    say("unavailable: %s does not answer a ping (%s)", h->base,
+        rc == CK_EURI_HOST ? "cannot resolve the host" : ck_strerror(rc));
+  } else {
+    printf("available: pong from %s in %llu ms\n", w.from,
+           (unsigned long long)w.rtt_ms);
+  }
+  free(w.body);
+  ck_client_free(c);
+}
 
 static void do_discover(struct shell *h, const char *query)
 {
@@ -359,8 +408,11 @@ static void do_discover(struct shell *h, const char *query)
     ck_link_reader_init(&rd, (const char *)w.body, w.body_len);
     while (ck_link_next(&rd, &l) == 1)
       learn_path(h, l.target, l.target_len);
-    if (cli_link_table(stdout, "", (const char *)w.body, w.body_len) < 0)
+    if ((w.cf >= 0 && w.cf != CK_CF_LINK_FORMAT) ||
+        cli_link_table(stdout, "", (const char *)w.body, w.body_len) < 0) {
+      say("discover %s: the answer is not link format", uri);
       payload_line(stdout, w.body, w.body_len);
+    }
     fflush(stdout);
   }
   free(w.body);
@@ -369,22 +421,33 @@ static void do_discover(struct shell *h, const char *query)
 static void on_notify(struct ck_call *call, const struct ck_resp *r, void *user)
 {
   struct shell *h = user;
-  (void)call;
   if (!r->final || (!r->err && h->obs_count)) {
     /* RFC 7641 §3.2: a final answer with an error code ends it. */
     h->obs_count++;
     out_begin();
-    printf("%s: ", h->obs_path);
-    payload_line(stdout, r->body, r->body_len);
+    if (h->obs_json) {
+      cli_out_json(&h->s->out, r, false);
+    } else {
+      printf("%s: ", h->obs_path);
+      payload_line(stdout, r->body, r->body_len);
+    }
     out_end();
+    if (!r->final && h->obs_max && h->obs_count >= h->obs_max &&
+        !h->obs_stopping) {
+      /* --count: enough; RFC 7641 §3.6, cancel on the server. */
+      h->obs_stopping = true;
+      ck_call_cancel(call, true);
+    }
   }
   if (!r->final)
     return;
   h->obs = NULL;
+  h->obs_deadline = 0;
   out_begin();
   fflush(stdout);
   if (r->err == CK_ECANCELED && h->obs_stopping) {
-    fprintf(stderr, "observation of %s ended\n", h->obs_path);
+    fprintf(stderr, "observation of %s ended after %u notification%s\n",
+            h->obs_path, h->obs_count, h->obs_count == 1 ? "" : "s");
   } else if (r->err) {
     fprintf(stderr, "observe %s: %s\n", h->obs_path, ck_strerror(r->err));
   } else if (!h->obs_count) {
@@ -399,31 +462,13 @@ static void on_notify(struct ck_call *call, const struct ck_resp *r, void *user)
   out_end();
 }
 
-static void do_observe(struct shell *h, const char *path)
+/* Frees the observation's own client once the observation has ended
+ * (not from its callback: the library forbids that). */
+static void obs_reap(struct shell *h)
 {
-  char uri[URI_MAX];
-  if (h->obs) {
-    say("already observing %s: 'unobserve' first", h->obs_path);
-    return;
-  }
-  if (target(h, path, uri, sizeof uri) < 0)
-    return;
-  if (!h->s->client) {
-    say("no client");
-    return;
-  }
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
-  req.observe = true;
-  req.non = h->base_opts.non;
-  req.block_size = (uint16_t)h->base_opts.block_size;
-  snprintf(h->obs_path, sizeof h->obs_path, "%s", path);
-  h->obs_stopping = false;
-  h->obs_count = 0;
-  int rc = ck_client_send(h->s->client, &req, on_notify, h, &h->obs);
-  if (rc < 0) {
-    h->obs = NULL;
-    say("observe %s: %s", uri, ck_strerror(rc));
+  if (!h->obs && h->obs_client) {
+    ck_client_free(h->obs_client);
+    h->obs_client = NULL;
   }
 }
 
@@ -437,6 +482,7 @@ static void do_unobserve(struct shell *h, bool wait)
     return;
   }
   h->obs_stopping = true;
+  h->obs_deadline = 0;
   ck_call_cancel(h->obs, true);
   uint64_t end = cli_now_ms() + 3000;
   while (wait && h->obs) {
@@ -444,6 +490,104 @@ static void do_unobserve(struct shell *h, bool wait)
     if (now >= end || ck_ctx_process(h->s->ctx, (int)(end - now)) < 0)
       break;
   }
+  obs_reap(h);
+}
+
+/* Ends the observation when --duration is up. Returns how long the loop
+ * may wait before it must look again, in ms, or -1 for no limit. */
+static int obs_tick(struct shell *h)
+{
+  obs_reap(h);
+  if (!h->obs || !h->obs_deadline)
+    return -1;
+  uint64_t now = cli_now_ms();
+  if (now < h->obs_deadline)
+    return (int)(h->obs_deadline - now);
+  h->obs_deadline = 0;
+  if (!h->obs_stopping) {
+    h->obs_stopping = true;
+    ck_call_cancel(h->obs, true);
+  }
+  return -1;
+}
+
+/* Without a terminal (a script), an observation that ends by itself
+ * (--count, --duration) is waited for before the next line is read, so
+ * that a script's output comes in the order of its lines. Ctrl-C ends it
+ * early. */
+static void obs_wait(struct shell *h)
+{
+  sig_atomic_t seen = *h->s->interrupted;
+  while (h->obs) {
+    if (*h->s->interrupted != seen) {
+      seen = *h->s->interrupted;
+      do_unobserve(h, true);
+      break;
+    }
+    if (ck_ctx_process(h->s->ctx, obs_tick(h)) < 0)
+      break;
+  }
+  obs_reap(h);
+}
+
+/* o: the observe command's words, parsed; own: it gives transmission
+ * parameters of its own. */
+static void do_observe(struct shell *h, const struct cli_opts *o,
+                       const char *uri, bool own)
+{
+  if (h->obs) {
+    say("already observing %s: 'unobserve' first", h->obs_path);
+    return;
+  }
+  if (o->output) {
+    say("observe: --output is not for the shell (notifications are shown)");
+    return;
+  }
+  obs_reap(h);
+  struct ck_client *c = h->s->client;
+  if (own) {
+    int rc = cli_client_new(h->s, o, &h->obs_client);
+    if (rc < 0) {
+      say("observe: %s", ck_strerror(rc));
+      return;
+    }
+    c = h->obs_client;
+  }
+  if (!c) {
+    say("no client");
+    return;
+  }
+  struct ck_req req;
+  ck_req_init(&req, CK_GET, uri);
+  req.observe = true;
+  req.non = o->non;
+  req.block_size = (uint16_t)o->block_size;
+  req.accept = o->accept;
+  req.opts = o->opts;
+  req.nopts = o->nopts;
+  if (o->has_token) {
+    req.token = o->token;
+    req.token_len = o->token_len;
+  }
+  snprintf(h->obs_path, sizeof h->obs_path, "%s", o->uri);
+  h->obs_stopping = false;
+  h->obs_count = 0;
+  h->obs_max = o->count;
+  h->obs_json = o->json;
+  h->obs_deadline =
+      o->duration_s > 0 ? cli_now_ms() + (uint64_t)(o->duration_s * 1000.0) : 0;
+  h->s->out.verbose = o->verbose;
+  int rc = ck_client_send(c, &req, on_notify, h, &h->obs);
+  if (rc < 0) {
+    h->obs = NULL;
+    h->obs_deadline = 0;
+    say("observe %s: %s", uri,
+        rc == CK_EURI_HOST ? "cannot resolve the host" : ck_strerror(rc));
+    obs_reap(h);
+    return;
+  }
+  if (!h->tty && (h->obs_max || h->obs_deadline))
+    obs_wait(h);
 }
 
 /* Is d a row `set` may change? */
@@ -531,7 +675,32 @@ static void do_help(void)
   printf("\n");
 }
 
-/* A request: the words parsed like coap's command line. */
+/* The shell's transmission parameters under those the words of one
+ * command give. Returns true when they give any: the command then needs
+ * a client of its own. */
+static bool merge_params(const struct shell *h, struct cli_opts *o)
+{
+  const struct cli_opts *b = &h->base_opts;
+  bool own = false;
+  const struct cli_optdef *d;
+  for (size_t i = 0; (d = cli_optdef_at(i)); i++)
+    if (d->section == SEC_TRANSMISSION && (o->given >> i & 1))
+      own = true;
+  if (!o->ack_timeout_ms)
+    o->ack_timeout_ms = b->ack_timeout_ms;
+  if (o->ack_random_factor <= 0)
+    o->ack_random_factor = b->ack_random_factor;
+  if (o->max_retransmit < 0)
+    o->max_retransmit = b->max_retransmit;
+  if (!o->token_size)
+    o->token_size = b->token_size;
+  if (!o->wait_ms)
+    o->wait_ms = b->wait_ms;
+  return own;
+}
+
+/* A request, ping or observe: the words parsed like coap's command line,
+ * PATH joined to the server (ping's is optional: the server itself). */
 static void do_request(struct shell *h, int argc, char **argv)
 {
   static struct cli_opts o; /* large: not on the stack */
@@ -540,7 +709,7 @@ static void do_request(struct shell *h, int argc, char **argv)
   int ac = 0;
   av[ac++] = "coap";
   for (int i = 0; i < argc && ac < MAX_WORDS; i++) {
-    /* The shell's short words for coap's options. */
+    /* CoAP Shell's words for coap's options. */
     const char *w = argv[i], *eq = strchr(w, '=');
     size_t n = eq ? (size_t)(eq - w) : strlen(w);
     const char *to = n == 9 && !strncmp(w, "--payload", n)  ? "--data"
@@ -568,18 +737,37 @@ static void do_request(struct shell *h, int argc, char **argv)
     say("%s", err);
     return;
   }
+  if (o.cmd->id == CMD_PING && !o.uri) {
+    if (!h->base[0]) {
+      say("no server: 'connect URI' first");
+      return;
+    }
+    o.uri = h->base;
+  }
   if (!o.uri) {
     say("%s needs a PATH", o.cmd->name);
     return;
   }
   if (target(h, o.uri, uri, sizeof uri) < 0)
     return;
+  const char *path = o.uri;
   o.uri = uri;
   if (cli_check(&o, err, sizeof err) < 0) {
     say("%s", err);
     return;
   }
-  cli_exec(h->s, &o);
+  bool own = merge_params(h, &o);
+  if (o.cmd->id == CMD_OBSERVE) {
+    o.uri = path; /* the observation is named by what was typed */
+    char full[URI_MAX];
+    snprintf(full, sizeof full, "%s", uri);
+    do_observe(h, &o, full, own);
+    return;
+  }
+  if (own)
+    cli_exec_own(h->s, &o);
+  else
+    cli_exec(h->s, &o);
   if (h->tty)
     fresh_line();
 }
@@ -646,24 +834,18 @@ static void run_line(struct shell *h, const char *line)
   } else if (!strcmp(c, "connect")) {
     if (argc != 2)
       say("usage: connect URI");
-    else
-      do_connect(h, argv[1], "connect");
+    else if (do_connect(h, argv[1], "connect") == 0)
+      connect_ping(h);
   } else if (!strcmp(c, "discover")) {
     if (argc > 2 || (argc == 2 && argv[1][0] != '?'))
       say("usage: discover [?QUERY]");
     else
       do_discover(h, argc == 2 ? argv[1] : NULL);
-  } else if (!strcmp(c, "observe")) {
-    if (argc != 2)
-      say("usage: observe PATH");
-    else
-      do_observe(h, argv[1]);
   } else if (!strcmp(c, "unobserve")) {
     do_unobserve(h, true);
   } else if (!strcmp(c, "set")) {
     do_set(h, argc, argv);
-  } else if (cmd && cmd->method && cmd->id != CMD_OBSERVE &&
-             cmd->id != CMD_DISCOVER) {
+  } else if (cmd && cmd->id != CMD_DISCOVER && cmd->id != CMD_SHELL) {
     do_request(h, argc, argv);
   } else {
     say("%s: unknown command (help lists them)", c);
@@ -745,10 +927,13 @@ static char **complete(const char *text, int start, int end)
     for (size_t i = 0; (d = cli_optdef_at(i)); i++)
       if (settable(d))
         cand(d->long_name);
-  } else if (request && text[0] == '-' && cmd->id != CMD_OBSERVE) {
+  } else if (request && text[0] == '-') {
     size_t n = 0;
-    cand("--payload");
-    cand("--format");
+    if (cmd->id != CMD_GET && cmd->id != CMD_DELETE &&
+        cmd->id != CMD_OBSERVE) {
+      cand("--payload");
+      cand("--format");
+    }
     const struct cli_optdef *d;
     for (size_t i = 0; (d = cli_optdef_at(i)) && n < 64; i++) {
       if (d->hidden || !(d->cmds & CMD_BIT(cmd->id)) ||
@@ -801,6 +986,10 @@ int cli_shell(struct cli_session *s, const struct cli_opts *o)
   sh = &h;
   h.s = s;
   h.base_opts = *o;
+  /* Each answer framed as CoAP Shell shows it; messages without the
+   * program's name. */
+  s->tag = "";
+  s->out.view = true;
   h.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   if (o->uri && do_connect(&h, o->uri, "coap: shell") < 0)
     return CLI_EXIT_USAGE;
@@ -820,7 +1009,10 @@ int cli_shell(struct cli_session *s, const struct cli_opts *o)
   while (!h.quit) {
     struct pollfd pfd[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
                             {.fd = ck_ctx_fd(s->ctx), .events = POLLIN}};
-    int rc = poll(pfd, 2, ck_ctx_timeout(s->ctx));
+    int timeout = ck_ctx_timeout(s->ctx), obs = obs_tick(&h);
+    if (obs >= 0 && (timeout < 0 || obs < timeout))
+      timeout = obs;
+    int rc = poll(pfd, 2, timeout);
     if (rc < 0 && errno != EINTR) {
       say("poll: %s", strerror(errno));
       break;
@@ -847,13 +1039,23 @@ int cli_shell(struct cli_session *s, const struct cli_opts *o)
         rl_callback_read_char();
       else
         read_plain(&h, plain, &plain_len);
+      /* A command may have queued a request (observe does): let it
+       * leave now, not after poll() has slept on a timer. */
+      if (ck_ctx_process(s->ctx, 0) < 0)
+        break;
     }
   }
   if (h.tty)
     rl_callback_handler_remove();
   h.quit = true;
   do_unobserve(&h, true);
+  if (h.obs_client && !h.obs) {
+    ck_client_free(h.obs_client);
+    h.obs_client = NULL;
+  }
   forget_paths(&h);
+  s->tag = "coap: ";
+  s->out.view = false;
   sh = NULL;
   return 0;
 }

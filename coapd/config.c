@@ -11,11 +11,14 @@
  * then, after the file, to apply the options so that they override it.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -26,6 +29,7 @@ enum kind {
   K_FLOAT,
   K_LEVEL,
   K_LISTEN,
+  K_DIR,
   K_FILE,
   K_HELP,
   K_VERSION
@@ -52,7 +56,10 @@ static const struct setting table[] = {
     {"config", NULL, K_FILE, F(config_path), 0, 0, "FILE",
      "read settings from FILE (docs/coapd.md)"},
     {"listen", "listen", K_LISTEN, F(listen), 0, 0, "ADDR:PORT",
-     "serve UDP here; repeatable; :PORT is 0.0.0.0 and [::]"},
+     "serve UDP here; repeatable; :PORT is 0.0.0.0 and [::]; ADDR may be "
+     "a host name (every address it has)"},
+    {"data-dir", "data_dir", K_DIR, F(data_dir), 0, 0, "DIR",
+     "keep the daemon's data in DIR (./coapd-data), made 0700 at start"},
     {"multicast", "multicast", K_BOOL, F(multicast), 0, 0, NULL,
      "join 224.0.1.187, ff02::fd and ff05::fd"},
     {"demo", "demo", K_BOOL, F(demo), 0, 0, NULL,
@@ -129,8 +136,89 @@ static int add_listen(struct coapd_config *c, const struct ck_addr *a,
   return 0;
 }
 
-/* "ADDR:PORT", "[V6]:PORT", an address alone (port 5683), or ":PORT" for
- * both wildcards. */
+/* A host name as RFC 1123 §2.1 allows it: letters, digits, '-' and '.'. */
+static bool host_name_ok(const char *h, size_t n)
+{
+  if (n == 0 || n > 253 || h[0] == '-' || h[0] == '.')
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char ch = h[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '-' || ch == '.'))
+      return false;
+  }
+  return true;
+}
+
+/* "HOST:PORT" or "HOST" (port 5683) with a host name, which the SPEC
+ * allows for ADDR: resolved here, at start (the loop is not running yet,
+ * so a blocking getaddrinfo() is harmless), and every address it yields
+ * is listened on, each once: "localhost" is 127.0.0.1 and, where the
+ * hosts file says so, ::1. A family the host lacks is then a warning, as
+ * for the default [::]. Returns 0, -1 with err filled (the name does not
+ * resolve), or 1 when v is not a host name at all. */
+static int listen_name(struct coapd_config *c, const char *v, char *err,
+                       size_t cap)
+{
+  const char *colon = strrchr(v, ':');
+  size_t hl = colon ? (size_t)(colon - v) : strlen(v);
+  unsigned long port = 5683;
+  if (colon) {
+    const char *p = colon + 1;
+    if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 5)
+      return 1;
+    port = strtoul(p, NULL, 10);
+    if (port > 65535)
+      return 1;
+  }
+  char host[256];
+  if (!host_name_ok(v, hl) || hl >= sizeof host)
+    return 1;
+  memcpy(host, v, hl);
+  host[hl] = '\0';
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if (rc != 0) {
+    snprintf(err, cap, "'%.100s': cannot resolve the host name: %s", v,
+             rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+    return -1;
+  }
+  struct ck_addr found[COAPD_MAX_LISTEN];
+  unsigned n = 0;
+  for (struct addrinfo *ai = res; ai && n < COAPD_MAX_LISTEN;
+       ai = ai->ai_next) {
+    struct ck_addr a = {0};
+    if (ai->ai_family == AF_INET && ai->ai_addrlen == sizeof a.u.in4) {
+      memcpy(&a.u.in4, ai->ai_addr, sizeof a.u.in4);
+      a.u.in4.sin_port = htons((uint16_t)port);
+      a.len = sizeof a.u.in4;
+    } else if (ai->ai_family == AF_INET6 && ai->ai_addrlen == sizeof a.u.in6) {
+      memcpy(&a.u.in6, ai->ai_addr, sizeof a.u.in6);
+      a.u.in6.sin6_port = htons((uint16_t)port);
+      a.len = sizeof a.u.in6;
+    } else {
+      continue;
+    }
+    bool seen = false;
+    for (unsigned i = 0; i < n && !seen; i++)
+      seen = ck_addr_equal(&found[i], &a);
+    if (!seen)
+      found[n++] = a;
+  }
+  freeaddrinfo(res);
+  if (n == 0) {
+    snprintf(err, cap, "'%.100s': the host has no IPv4 or IPv6 address", v);
+    return -1;
+  }
+  for (unsigned i = 0; i < n; i++)
+    if (add_listen(c, &found[i], n > 1, err, cap) < 0)
+      return -1;
+  return 0;
+}
+
+/* "ADDR:PORT", "[V6]:PORT", an address alone (port 5683), a host name
+ * with or without a port, or ":PORT" for both wildcards. */
 static int set_listen(struct coapd_config *c, const char *v, int src, char *err,
                       size_t cap)
 {
@@ -154,6 +242,9 @@ static int set_listen(struct coapd_config *c, const char *v, int src, char *err,
   }
   if (ck_addr_parse(&a, v, 5683) == 0)
     return add_listen(c, &a, false, err, cap);
+  int rc = listen_name(c, v, err, cap);
+  if (rc <= 0)
+    return rc;
 bad:
   snprintf(err, cap, "'%s' is not ADDR:PORT, [IPV6]:PORT or :PORT", v);
   return -1;
@@ -190,6 +281,24 @@ static int set_number(const struct setting *s, void *field, const char *v,
   return 0;
 }
 
+/* A directory's path, copied: a file's line does not outlive its
+ * parsing. */
+static int set_dir(char *field, const char *v, char *err, size_t cap)
+{
+  size_t n = strlen(v);
+  if (n == 0) {
+    snprintf(err, cap, "the directory's path is empty");
+    return -1;
+  }
+  if (n >= COAPD_PATH_MAX) {
+    snprintf(err, cap, "'%.40s...' is longer than %d bytes", v,
+             COAPD_PATH_MAX - 1);
+    return -1;
+  }
+  memcpy(field, v, n + 1);
+  return 0;
+}
+
 static int set_bool(bool *field, const char *v, char *err, size_t cap)
 {
   static const char *const yes[] = {"true", "yes", "on", "1"};
@@ -223,6 +332,8 @@ static int set(struct coapd_config *c, const struct setting *s, const char *v,
     return -1;
   case K_LISTEN:
     return set_listen(c, v, src, err, cap);
+  case K_DIR:
+    return set_dir(field, v, err, cap);
   default:
     return 0; /* --config, --help, --version: handled by the caller */
   }
@@ -317,6 +428,7 @@ int coapd_config_load(struct coapd_config *c, int argc, char **argv)
 {
   memset(c, 0, sizeof *c);
   c->log_level = LOG_LEVEL_INFO;
+  snprintf(c->data_dir, sizeof c->data_dir, "%s", COAPD_DATA_DIR);
   char err[256];
   set_listen(c, ":5683", SRC_DEFAULT, err, sizeof err);
 
@@ -369,4 +481,30 @@ int coapd_config_load(struct coapd_config *c, int argc, char **argv)
   }
   free(items);
   return rc;
+}
+
+int coapd_data_dir_make(const struct coapd_config *c, char *err, size_t cap)
+{
+  /* 0700: the registry's credentials live here (SPEC: the SQLite store).
+   * Only the last component is made; a missing parent is an error, as
+   * with mkdir(1) without -p. */
+  if (mkdir(c->data_dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(err, cap, "cannot create the data directory '%s': %s", c->data_dir,
+             strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (stat(c->data_dir, &st) != 0) {
+    snprintf(err, cap, "data directory '%s': %s", c->data_dir, strerror(errno));
+    return -1;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    snprintf(err, cap, "data directory '%s': not a directory", c->data_dir);
+    return -1;
+  }
+  if (access(c->data_dir, W_OK | X_OK) != 0) {
+    snprintf(err, cap, "data directory '%s': %s", c->data_dir, strerror(errno));
+    return -1;
+  }
+  return 0;
 }

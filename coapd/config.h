@@ -11,8 +11,12 @@
 
 #include "log.h"
 
-/* The most listening endpoints; ":PORT" takes two. */
-enum { COAPD_MAX_LISTEN = 16 };
+/* The most listening endpoints; ":PORT" takes two. The longest data
+ * directory path, NUL included. */
+enum { COAPD_MAX_LISTEN = 16, COAPD_PATH_MAX = 4096 };
+
+/* Where the daemon keeps its data (SPEC: ./coapd-data). */
+#define COAPD_DATA_DIR "./coapd-data"
 
 struct coapd_listen {
   struct ck_addr addr;
@@ -30,6 +34,9 @@ struct coapd_config {
   enum coapd_log_level log_level;
   struct ck_ctx_config ctx; /* transmission parameters and limits */
   const char *config_path;  /* NULL: no file */
+  /* The directory of the daemon's stores (the pub/sub gateway's SQLite
+   * database): --data-dir or data_dir, default COAPD_DATA_DIR. */
+  char data_dir[COAPD_PATH_MAX];
 };
 
 enum {
@@ -42,5 +49,10 @@ enum {
  * rest of the command line. On error prints one line to stderr naming the
  * option, or the file and line, and returns COAPD_CONFIG_USAGE. */
 int coapd_config_load(struct coapd_config *c, int argc, char **argv);
+
+/* Creates c->data_dir with mode 0700 unless it exists (its parent must),
+ * and checks that it is a directory we can write in. Returns 0, or -1
+ * with one line (naming the path) in err. */
+int coapd_data_dir_make(const struct coapd_config *c, char *err, size_t cap);
 
 #endif

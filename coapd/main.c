@@ -188,6 +188,14 @@ int main(int argc, char **argv)
   if (rc != COAPD_CONFIG_RUN)
     return rc == COAPD_CONFIG_EXIT ? 0 : 2;
   coapd_log_set_level(cfg.log_level);
+  char why[COAPD_PATH_MAX + 128];
+  if (coapd_data_dir_make(&cfg, why, sizeof why) < 0) {
+    /* A setting that is fine as text but unusable here: serving fails
+     * (exit 1), as for an address this host does not have. */
+    log_error("%s", why);
+    return 1;
+  }
+  log_debug("data directory %s", cfg.data_dir);
 
   struct ck_ctx *ctx;
   rc = ck_ctx_new(&ctx, &cfg.ctx);

@@ -250,4 +250,24 @@ rc_is 0; err_empty; out_has "pong from 127.0.0.1:$CPORT in "
 run ping -v "$U"
 err_has "> CON 0.00 Empty"; err_has "< RST 0.00 Empty"; ok
 
+check "discover on an answer that is not link format: said, exit 1"
+run discover "$U/hello"
+rc_is 1; out_is "Hello, world!"
+err_line "the answer of $U/hello is not link format: it is text/plain"
+run discover --json "$U/hello"
+rc_is 1; err_line "is not link format"
+jq -e '.code == "2.05"' "$T/out" >/dev/null || fail "no JSON object"
+run discover "$U/nowhere"
+rc_is 1; err_line "4.04 Not Found"; ok
+
+check "ping --json: one JSON object with the pong and its round trip"
+run ping --json "$U"
+rc_is 0; err_empty
+[ "$(wc -l <"$T/out")" -eq 1 ] || fail "not one line"
+jq -e --arg from "127.0.0.1:$CPORT" --arg uri "$U" '.ping == "pong" and
+  .type == "RST" and .from == $from and .uri == $uri and
+  (.rtt_ms | type) == "number" and (.time | type) == "string"' \
+  "$T/out" >/dev/null || fail "not the expected object"
+ok
+
 finish

@@ -84,8 +84,8 @@ finish() {
 
 # start_coapd [ARGS...]: coapd --demo on 127.0.0.1:0; sets CPORT and CU.
 start_coapd() {
-  "$COAPD" --demo --listen 127.0.0.1:0 --log-level debug "$@" \
-    2>"$T/coapd.log" &
+  "$COAPD" --demo --listen 127.0.0.1:0 --log-level debug \
+    --data-dir "$T/coapd-data" "$@" 2>"$T/coapd.log" &
   CPID=$!
   PIDS="$PIDS $CPID"
   CPORT=

@@ -44,6 +44,7 @@ get -A $U|-A: '$U' is not a content format
 get --count 2 $U|--count does not apply to get
 get -e data $U|--data does not apply to get
 ping -o file $U|--output does not apply to ping
+ping --raw $U|--raw does not apply to ping
 observe --count 0 $U|--count: '0' is not a whole number from 1
 observe -s never $U|-s: 'never' is not a number
 get --ack-timeout 0 $U|--ack-timeout: '0' is not a whole number from 1 to 600000

@@ -53,7 +53,8 @@ for S in "$S1" "$S2"; do
   n=$((n + 1))
 done
 
-printf 'default_leisure_ms = 300\n' >"$T/coapd.conf"
+printf 'default_leisure_ms = 300\ndata_dir = %s\n' "$T/coapd-data" \
+  >"$T/coapd.conf"
 ip netns exec "$S1" "$COAPD" --demo --multicast --config "$T/coapd.conf" \
   --listen 0.0.0.0:5683 --listen "[::]:5683" 2>"$T/coapd.log" &
 PIDS="$PIDS $!"

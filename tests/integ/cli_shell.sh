@@ -6,7 +6,9 @@
 # /hello after completing "/he" with TAB, changes a transmission
 # parameter, observes /obs (notifications appear while a half-typed
 # line stays on the prompt and can be finished), unobserves, drops a
-# line with Ctrl-C and quits;
+# line with Ctrl-C, observes with --count (it ends by itself, and the
+# first notification comes at once: the request leaves before the shell
+# sleeps), connects again (a ping says the server is available) and quits;
 # the history file holds the commands, and a second run finds them with
 # the Up key. Every wait on the screen is bounded.
 #
@@ -67,7 +69,7 @@ wait_for "/hello           demo.hello" &&
 check "TAB completes a discovered path, and get prints the payload"
 keys 'get /he' Tab
 wait_for "${P}get /hello" && keys Enter && wait_for "Hello, world!" &&
-  wait_for "$P" 3 && ok
+  wait_for "Status: 2.05 Content, Type: ACK, MID: " && wait_for "$P" 3 && ok
 
 check "help lists the commands; set changes a transmission parameter"
 keys 'help' Enter
@@ -102,6 +104,22 @@ wait_for "${P}abc" && keys C-c && wait_for "${P}abc^C" && {
   [ "$(last_line)" = "${P% }" ] || fail "after Ctrl-C: '$(last_line)'"
   ok
 }
+
+check "observe --count 2 ends by itself; the first notification at once"
+keys 'set ack-timeout 3000' Enter
+start=$(date +%s%N)
+keys 'observe /obs --count 2' Enter
+wait_for "observation of /obs ended after 2 notifications" && {
+  ms=$((($(date +%s%N) - start) / 1000000))
+  # The first notification at once, the second a second later; a request
+  # left waiting for the retransmission timer would take 3 s more.
+  [ "$ms" -lt 1900 ] || fail "took $ms ms"
+  ok
+}
+
+check "connect says the server is available"
+keys "connect $CU" Enter
+wait_for "available: pong from 127.0.0.1:$CPORT in " && ok
 
 check "quit ends the shell with status 0"
 keys 'quit' Enter

@@ -3,7 +3,9 @@
 # one-line errors with exit status 2 for unknown options, bad values and
 # bad file lines (naming FILE:LINE), settings from a file with the command
 # line overriding them, and a clean exit 0 on SIGTERM and SIGINT with the
-# shutdown line.
+# shutdown line; --listen with a host name (resolved at start, every
+# address listened on); --data-dir and data_dir (made 0700 at start, an
+# unusable path a one-line error naming it).
 # Usage: coapd_cli.sh PATH_TO_COAPD
 . "$(dirname "$0")/coapd_common.sh"
 
@@ -21,8 +23,8 @@ usage_error() {
 }
 
 timeout 10 "$COAPD" --help >"$T/out" || fail "--help failed"
-for o in --config --listen --multicast --demo --log-level --version \
-  ack_timeout_ms max_body max_observers default_leisure_ms; do
+for o in --config --listen --data-dir --multicast --demo --log-level \
+  --version ack_timeout_ms max_body max_observers default_leisure_ms; do
   grep -q -- "$o" "$T/out" || fail "--help does not mention $o"
 done
 ok "--help"
@@ -31,12 +33,17 @@ ok "--version"
 
 usage_error "'--bogus'" --bogus
 usage_error "'--dtls-listen'" --dtls-listen 127.0.0.1:5684
-usage_error "'--data-dir'" --data-dir /tmp
 usage_error "'--workers'" --workers 2
 usage_error "'user'" user list
 usage_error "'--listen' needs a value" --listen
 usage_error "--listen: 'nowhere'" --listen nowhere
 usage_error "--listen: '1.2.3.4:99999'" --listen 1.2.3.4:99999
+usage_error "--listen: 'nowhere.invalid:5683': cannot resolve the host" \
+  --listen nowhere.invalid:5683
+usage_error "--listen: 'localhost:99999'" --listen localhost:99999
+usage_error "--listen: 'local_host'" --listen local_host
+usage_error "--data-dir: the directory's path is empty" --data-dir ''
+usage_error "'--data-dir' needs a value" --data-dir
 usage_error "--log-level: 'loud'" --log-level loud
 usage_error "'--demo' takes no value" --demo=yes
 usage_error "$T/missing" --config "$T/missing"
@@ -56,11 +63,16 @@ printf '\n\nlisten 127.0.0.1:5683\n' >"$cfg"
 usage_error "$cfg:3: expected 'key = value'" --config "$cfg"
 printf 'log_level = chatty\n' >"$cfg"
 usage_error "$cfg:1: log_level" --config "$cfg"
+printf 'data_dir =\n' >"$cfg"
+usage_error "$cfg:1: data_dir: the directory's path is empty" --config "$cfg"
+printf 'listen = nowhere.invalid\n' >"$cfg"
+usage_error "$cfg:1: listen: 'nowhere.invalid': cannot resolve" --config "$cfg"
 
 # A good file: settings apply; the command line overrides the file.
 cat >"$cfg" <<CONF
 # coapd test configuration
 listen = 127.0.0.2:1      # replaced by --listen below
+data_dir = $T/data-from-file
 log_level = error
 multicast = false
 ack_timeout_ms = 1500
@@ -99,13 +111,16 @@ grep -q 'stopped by SIGTERM: .* duplicates 1 ' "$T/coapd.log" ||
 [ "$(grep -c 'info: stopped' "$T/coapd.log")" -eq 1 ] &&
   grep -q 'info: stopped by SIGTERM: rx [1-9][0-9]* tx [1-9][0-9]* malf' \
     "$T/coapd.log" || fail "no shutdown line with counters"
+[ "$(stat -c %a "$T/data-from-file")" = 700 ] ||
+  fail "data_dir from the file not made 0700"
 ok "settings from a file, --listen and --log-level override it"
 ok "SIGTERM -> exit 0 with the shutdown line"
 
 # The file alone decides when the command line is silent: at log_level
 # error nothing is logged. (It reuses the port of the coapd just stopped;
 # a request tells when it serves, since there is no start line to read.)
-printf 'listen = 127.0.0.1:%s\nlog_level = error\ndemo = on\n' "$PORT" >"$cfg"
+printf 'listen = 127.0.0.1:%s\nlog_level = error\ndemo = on\ndata_dir = %s\n' \
+  "$PORT" "$T/data" >"$cfg"
 "$COAPD" --config "$cfg" 2>"$T/coapd.log" &
 PID=$!
 for _ in $(seq 20); do
@@ -129,7 +144,8 @@ ok "SIGINT -> exit 0; listen, demo and log_level from the file"
 # port would not do: the library sets SO_REUSEADDR, with which Linux lets
 # a second UDP socket bind the same address and port.)
 rc=0
-timeout 10 "$COAPD" --listen 192.0.2.1:5683 2>"$T/err" || rc=$?
+timeout 10 "$COAPD" --listen 192.0.2.1:5683 --data-dir "$T/data" 2>"$T/err" ||
+  rc=$?
 [ "$rc" -eq 1 ] || fail "unusable address: exit $rc"
 grep -q "error: cannot listen on 192.0.2.1:5683" "$T/err" ||
   fail "unusable address: $(cat "$T/err")"
@@ -137,7 +153,8 @@ ok "unusable address -> exit 1: $(sed 's/.*error: //' "$T/err")"
 
 # IPv6 loopback beside IPv4, when the host has ::1.
 if grep -qs '^00000000000000000000000000000001 ' /proc/net/if_inet6; then
-  "$COAPD" --demo --listen '[::1]:0' --listen 127.0.0.1:0 2>"$T/coapd.log" &
+  "$COAPD" --demo --listen '[::1]:0' --listen 127.0.0.1:0 \
+    --data-dir "$T/data" 2>"$T/coapd.log" &
   PID=$!
   for _ in $(seq 100); do
     grep -q 'listening on' "$T/coapd.log" && break
@@ -154,3 +171,57 @@ if grep -qs '^00000000000000000000000000000001 ' /proc/net/if_inet6; then
 else
   ok "# skip IPv6: no ::1 on this host"
 fi
+
+# A host name: resolved at start, and coapd listens on every address it
+# has (localhost: 127.0.0.1, and ::1 where the hosts file says so).
+start_coapd_named() {
+  "$COAPD" --demo --listen "$1" --log-level debug --data-dir "$2" \
+    2>"$T/coapd.log" &
+  PID=$!
+  for _ in $(seq 100); do
+    grep -q 'listening on' "$T/coapd.log" && break
+    kill -0 "$PID" 2>/dev/null || fail "coapd exited: $(cat "$T/coapd.log")"
+    sleep 0.05
+  done
+  PORT=$(sed -n 's/.*listening on .*127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+    "$T/coapd.log")
+  [ -n "$PORT" ] || fail "start line: $(cat "$T/coapd.log")"
+  U="coap://127.0.0.1:$PORT"
+}
+start_coapd_named localhost:0 "$T/named-data"
+req "$U/hello"; expect 2.05 ACK; body_is "Hello, world!"
+if getent ahosts localhost | grep -q '^::1 '; then
+  grep -q 'listening on .*\[::1\]:[0-9]' "$T/coapd.log" ||
+    fail "localhost has ::1 but coapd does not listen there"
+fi
+ok "--listen localhost:0 -> $(sed -n 's/.*listening on \([^,]*\).*/\1/p' \
+  "$T/coapd.log")"
+
+# --data-dir: made at start with mode 0700; an existing one is kept.
+[ -d "$T/named-data" ] || fail "--data-dir not created"
+[ "$(stat -c %a "$T/named-data")" = 700 ] ||
+  fail "--data-dir mode $(stat -c %a "$T/named-data")"
+grep -q "debug: data directory $T/named-data" "$T/coapd.log" ||
+  fail "no data directory line"
+stop_coapd
+start_coapd --data-dir "$T/named-data"
+stop_coapd
+ok "--data-dir made 0700, and an existing one reused"
+
+# A data directory that cannot be made: one line naming it, exit 1 (the
+# command line is fine; serving fails, as for an address the host lacks).
+data_dir_error() {
+  local pat=$1 rc=0
+  shift
+  timeout 10 "$COAPD" --listen 127.0.0.1:0 "$@" >"$T/out" 2>"$T/err" ||
+    rc=$?
+  [ "$rc" -eq 1 ] || fail "coapd $*: exit $rc, expected 1"
+  [ "$(wc -l <"$T/err")" -eq 1 ] || fail "coapd $*: stderr: $(cat "$T/err")"
+  grep -qF -- "$pat" "$T/err" || fail "coapd $*: '$(cat "$T/err")' lacks $pat"
+  ok "coapd $* -> exit 1: $(sed 's/.*error: //' "$T/err")"
+}
+data_dir_error "cannot create the data directory '$T/no/such'" \
+  --data-dir "$T/no/such"
+: >"$T/a-file"
+data_dir_error "data directory '$T/a-file': not a directory" \
+  --data-dir "$T/a-file"
