@@ -25,6 +25,7 @@
 enum kind {
   K_BOOL,
   K_U32,
+  K_SIZE,
   K_INT,
   K_FLOAT,
   K_LEVEL,
@@ -82,7 +83,12 @@ static const struct setting table[] = {
     {NULL, "processing_delay_ms", K_U32, P(processing_delay_ms), 1, 600000,
      NULL, "PROCESSING_DELAY (= ack_timeout_ms)"},
     {NULL, "dedup_entries", K_U32, F(ctx.dedup_entries), 64, 16777216, NULL,
-     "remembered request exchanges (65536)"},
+     "most remembered request exchanges (no limit but dedup_max_bytes)"},
+    {NULL, "dedup_max_bytes", K_SIZE, F(ctx.dedup_max_bytes), 65536,
+     68719476736.0, NULL,
+     "memory for remembered exchanges; grows with the rate (134217728)"},
+    {NULL, "multicast_retry_ms", K_U32, F(multicast_retry_ms), 100, 3600000,
+     NULL, "retry a multicast group not yet joined this often (30000)"},
     {NULL, "remember_idempotent", K_BOOL, F(ctx.remember_idempotent), 0, 0,
      NULL, "also cache answers to GET, PUT, DELETE (false)"},
     {NULL, "max_body", K_U32, F(ctx.max_body), 1024, 1073741824, NULL,
@@ -274,6 +280,8 @@ static int set_number(const struct setting *s, void *field, const char *v,
   }
   if (s->kind == K_U32)
     *(uint32_t *)field = (uint32_t)d;
+  else if (s->kind == K_SIZE)
+    *(size_t *)field = (size_t)d;
   else if (s->kind == K_INT)
     *(int *)field = (int)d;
   else
@@ -322,6 +330,7 @@ static int set(struct coapd_config *c, const struct setting *s, const char *v,
   case K_BOOL:
     return set_bool(field, v, err, cap);
   case K_U32:
+  case K_SIZE:
   case K_INT:
   case K_FLOAT:
     return set_number(s, field, v, err, cap);
@@ -428,6 +437,7 @@ int coapd_config_load(struct coapd_config *c, int argc, char **argv)
 {
   memset(c, 0, sizeof *c);
   c->log_level = LOG_LEVEL_INFO;
+  c->multicast_retry_ms = 30000;
   snprintf(c->data_dir, sizeof c->data_dir, "%s", COAPD_DATA_DIR);
   char err[256];
   set_listen(c, ":5683", SRC_DEFAULT, err, sizeof err);

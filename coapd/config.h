@@ -30,6 +30,7 @@ struct coapd_config {
   unsigned nlisten;
   int listen_source; /* which source set listen[] (internal) */
   bool multicast;
+  uint32_t multicast_retry_ms; /* retry of groups not joined, 30000 */
   bool demo;
   enum coapd_log_level log_level;
   struct ck_ctx_config ctx; /* transmission parameters and limits */

@@ -73,15 +73,16 @@ static int open_endpoints(struct ck_ctx *ctx, const struct coapd_config *c,
 /* Multicast groups (RFC 7252 §12.8: "All CoAP Nodes" of IPv4, IPv6 link-
  * and site-local). A group that cannot be joined at the start (no route
  * yet, an interface still coming up) is tried again every RETRY_MS until
- * it is joined, with one warning when it first fails and one line when it
- * finally succeeds. */
-enum { NGROUPS = 3, RETRY_MS = 30000 };
+ * it is joined (multicast_retry_ms, 30 s), with one warning when it first
+ * fails and one line when it finally succeeds. */
+enum { NGROUPS = 3 };
 static const char *const groups[NGROUPS] = {"224.0.1.187", "ff02::fd",
                                             "ff05::fd"};
 
 struct joiner {
   struct ck_ctx *ctx;
   struct ck_timer *retry;
+  uint32_t retry_ms;
   bool joined[NGROUPS];
   bool hopeless[NGROUPS]; /* no endpoint of the group's family */
 };
@@ -110,9 +111,9 @@ static int join_missing(struct joiner *j, bool first)
     }
     missing++;
     if (first)
-      log_warn("cannot join multicast group %s: %s; retrying every %d s",
+      log_warn("cannot join multicast group %s: %s; retrying every %u ms",
                groups[i], rc == CK_ESYS ? strerror(errno) : ck_strerror(rc),
-               RETRY_MS / 1000);
+               j->retry_ms);
   }
   return missing;
 }
@@ -126,16 +127,17 @@ static void on_retry(struct ck_timer *t, void *user)
 
 /* Joins what it can now, names the joined groups in names, and keeps
  * retrying the others on a timer. Returns 0 or a CK_E... error. */
-static int join_groups(struct joiner *j, struct ck_ctx *ctx, char *names,
-                       size_t cap)
+static int join_groups(struct joiner *j, struct ck_ctx *ctx,
+                       uint32_t retry_ms, char *names, size_t cap)
 {
   memset(j, 0, sizeof *j);
   j->ctx = ctx;
+  j->retry_ms = retry_ms;
   if (join_missing(j, true) > 0) {
     int rc = ck_timer_new(ctx, on_retry, j, &j->retry);
     if (rc < 0)
       return rc;
-    ck_timer_start(j->retry, RETRY_MS, RETRY_MS);
+    ck_timer_start(j->retry, retry_ms, retry_ms);
   }
   size_t used = 0;
   names[0] = '\0';
@@ -221,7 +223,8 @@ int main(int argc, char **argv)
   if (open_endpoints(ctx, &cfg, names, sizeof names) < 0)
     goto out;
   if (cfg.multicast &&
-      (rc = join_groups(&joiner, ctx, joined, sizeof joined)) < 0) {
+      (rc = join_groups(&joiner, ctx, cfg.multicast_retry_ms, joined,
+                        sizeof joined)) < 0) {
     log_error("cannot start the multicast retry: %s", ck_strerror(rc));
     goto out;
   }

@@ -43,9 +43,12 @@ ok() { echo "ok - $*"; }
 command -v "$CLIENT" >/dev/null || fail "$CLIENT not installed (libcoap3-bin)"
 
 # start_coapd [ARGS...]: runs coapd --demo on 127.0.0.1:0 plus ARGS, with
-# its log in $T/coapd.log, and sets PID, PORT and U (the base URI).
+# its log in $T/coapd.log and its data in $T/data unless ARGS name a
+# --config (which may say where), and sets PID, PORT and U (the base URI).
 start_coapd() {
-  "$COAPD" --demo --listen 127.0.0.1:0 --data-dir "$T/data" --log-level debug "$@" \
+  local dd=(--data-dir "$T/data")
+  case " $* " in *" --config "*) dd=() ;; esac
+  "$COAPD" --demo --listen 127.0.0.1:0 "${dd[@]}" --log-level debug "$@" \
     2>"$T/coapd.log" &
   PID=$!
   for _ in $(seq 100); do
