@@ -61,7 +61,7 @@ int cli_session_open(struct cli_session *s, const struct cli_opts *o,
   s->out.err = stderr;
   struct ck_client_config cc = client_config(s, o);
   struct ck_ctx_config xc = {.params = cc.params};
-  int rc = ck_ctx_new(&s->ctx, &xc);
+  int rc = ck_ctx_new(&xc, &s->ctx);
   if (rc == 0)
     rc = ck_client_new(s->ctx, &cc, &s->client);
   if (rc < 0) {
@@ -150,7 +150,7 @@ static void one_line(struct cli_out *out, int cf, const uint8_t *p, size_t n)
 
 /* Is the answer to a discovery link format (RFC 6690 §7.1: Content-Format
  * 40, or none) that parses? */
-static bool is_link_format(const struct ck_resp *resp)
+static bool is_link_format(const struct ck_client_response *resp)
 {
   int cf = cli_msg_cf(resp->msg);
   if (cf >= 0 && cf != CK_CF_LINK_FORMAT)
@@ -165,7 +165,7 @@ static bool is_link_format(const struct ck_resp *resp)
 }
 
 /* Says on stderr that a discovery's answer is not link format. */
-static void not_links(struct run *r, const struct ck_resp *resp)
+static void not_links(struct run *r, const struct ck_client_response *resp)
 {
   char cf[96] = "";
   int n = cli_msg_cf(resp->msg);
@@ -180,7 +180,8 @@ static void not_links(struct run *r, const struct ck_resp *resp)
 
 /* A link-format body as a table, or as it is when --raw or not link
  * format. Returns 0, or -1 when it is not link format (said on stderr). */
-static int links(struct run *r, const struct ck_resp *resp, const char *indent)
+static int links(struct run *r, const struct ck_client_response *resp,
+                 const char *indent)
 {
   struct cli_out *out = &r->s->out;
   bool ok = is_link_format(resp);
@@ -196,7 +197,7 @@ static int links(struct run *r, const struct ck_resp *resp, const char *indent)
   return ok ? 0 : -1;
 }
 
-static void notification(struct run *r, const struct ck_resp *resp)
+static void notification(struct run *r, const struct ck_client_response *resp)
 {
   struct cli_out *out = &r->s->out;
   r->answers++;
@@ -214,7 +215,7 @@ static void notification(struct run *r, const struct ck_resp *resp)
 }
 
 /* One member of a group answered. */
-static void responder(struct run *r, const struct ck_resp *resp)
+static void responder(struct run *r, const struct ck_client_response *resp)
 {
   struct cli_out *out = &r->s->out;
   bool good = CK_CODE_CLASS(resp->code) == 2;
@@ -244,7 +245,7 @@ static void responder(struct run *r, const struct ck_resp *resp)
 }
 
 /* The one answer of a plain request. */
-static void single(struct run *r, const struct ck_resp *resp)
+static void single(struct run *r, const struct ck_client_response *resp)
 {
   struct cli_out *out = &r->s->out;
   if (r->ping) {
@@ -305,8 +306,8 @@ static void failed(struct run *r, int err)
   r->status = CLI_EXIT_TRANSPORT;
 }
 
-static void on_answer(struct ck_call *call, const struct ck_resp *resp,
-                      void *user)
+static void on_answer(struct ck_call *call,
+                      const struct ck_client_response *resp, void *user)
 {
   struct run *r = user;
   r->call = call;
@@ -524,7 +525,7 @@ static int discover_uri(const struct cli_opts *o, char *buf, size_t cap)
   return 0;
 }
 
-static int send_and_wait(struct run *r, const struct ck_req *req)
+static int send_and_wait(struct run *r, const struct ck_client_request *req)
 {
   struct cli_session *s = r->s;
   if (!s->client) {
@@ -577,7 +578,7 @@ int cli_exec(struct cli_session *s, const struct cli_opts *o)
     return cli_shell(s, o);
   struct run r = {.s = s, .o = o, .uri = o->uri, .status = CLI_EXIT_OK};
   char uri[URI_MAX];
-  struct ck_req req;
+  struct ck_client_request req;
   if (o->cmd->id == CMD_DISCOVER) {
     int rc = discover_uri(o, uri, sizeof uri);
     if (rc)
@@ -592,7 +593,8 @@ int cli_exec(struct cli_session *s, const struct cli_opts *o)
   r.ping = o->cmd->id == CMD_PING;
   r.observe = o->cmd->id == CMD_OBSERVE;
   r.multicast = multicast_uri(r.uri);
-  ck_req_init(&req, o->cmd->method, r.uri);
+  ck_client_request_init(&req, o->cmd->method, r.uri);
+  req.ping = o->cmd->method == CK_CODE_EMPTY;
   uint8_t *payload = NULL;
   size_t payload_len = 0;
   if (!r.ping) {
@@ -602,8 +604,11 @@ int cli_exec(struct cli_session *s, const struct cli_opts *o)
     req.observe = r.observe;
     req.payload = payload;
     req.payload_len = payload_len;
-    req.content_format = o->content_format;
-    req.accept = o->accept;
+    /* The options' -1 means "not given". */
+    req.has_content_format = o->content_format >= 0;
+    req.content_format = (uint16_t)o->content_format;
+    req.has_accept = o->accept >= 0;
+    req.accept = (uint16_t)o->accept;
     req.opts = o->opts;
     req.nopts = o->nopts;
     if (o->has_token) {

@@ -394,7 +394,8 @@ static cJSON *json_links(const uint8_t *p, size_t n)
   return arr;
 }
 
-void cli_out_json(struct cli_out *o, const struct ck_resp *r, bool links)
+void cli_out_json(struct cli_out *o, const struct ck_client_response *r,
+                  bool links)
 {
   cJSON *j = cJSON_CreateObject();
   if (!j)
@@ -559,7 +560,7 @@ static void view_rule(FILE *f, char c, const char *title)
 }
 
 void cli_out_view(struct cli_out *o, const char *what, const char *uri,
-                  const struct ck_resp *r, bool raw)
+                  const struct ck_client_response *r, bool raw)
 {
   FILE *f = o->out;
   const struct ck_msg *m = r->msg;
@@ -597,7 +598,7 @@ void cli_out_view(struct cli_out *o, const char *what, const char *uri,
 }
 
 void cli_out_json_ping(struct cli_out *o, const char *uri,
-                       const struct ck_resp *r)
+                       const struct ck_client_response *r)
 {
   cJSON *j = cJSON_CreateObject();
   if (!j)

@@ -68,15 +68,16 @@ void cli_out_body(struct cli_out *o, int cf, const uint8_t *p, size_t n);
  * true), then a closing rule, so that one answer never runs into the
  * next. Plain text: no colours, on a terminal or not. */
 void cli_out_view(struct cli_out *o, const char *what, const char *uri,
-                  const struct ck_resp *r, bool raw);
+                  const struct ck_client_response *r, bool raw);
 
 /* Writes the answer of a ping as a JSON object on one line of o->out:
  * time, uri, from, "ping":"pong", the answer's type and rtt_ms. */
 void cli_out_json_ping(struct cli_out *o, const char *uri,
-                       const struct ck_resp *r);
+                       const struct ck_client_response *r);
 
 /* Writes one response as a JSON object on one line of o->out. The links
  * of a link-format body are added as "links" when links is true. */
-void cli_out_json(struct cli_out *o, const struct ck_resp *r, bool links);
+void cli_out_json(struct cli_out *o, const struct ck_client_response *r,
+                  bool links);
 
 #endif

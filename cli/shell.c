@@ -303,7 +303,8 @@ struct wait {
   char from[CK_ADDR_STRLEN];
 };
 
-static void on_one(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_one(struct ck_call *call, const struct ck_client_response *r,
+                   void *user)
 {
   (void)call;
   struct wait *w = user;
@@ -354,8 +355,9 @@ static void connect_ping(struct shell *h)
     say("connect: %s", ck_strerror(rc));
     return;
   }
-  struct ck_req req;
-  ck_req_init(&req, CK_CODE_EMPTY, h->base);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_CODE_EMPTY, h->base);
+  req.ping = true;
   struct wait w = {0};
   struct ck_call *call;
   rc = ck_client_send(c, &req, on_one, &w, &call);
@@ -386,8 +388,8 @@ static void do_discover(struct shell *h, const char *query)
     say("no client");
     return;
   }
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   struct wait w = {0};
   struct ck_call *call;
   int rc = ck_client_send(h->s->client, &req, on_one, &w, &call);
@@ -418,7 +420,8 @@ static void do_discover(struct shell *h, const char *query)
   free(w.body);
 }
 
-static void on_notify(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_notify(struct ck_call *call, const struct ck_client_response *r,
+                      void *user)
 {
   struct shell *h = user;
   if (!r->final || (!r->err && h->obs_count)) {
@@ -557,12 +560,13 @@ static void do_observe(struct shell *h, const struct cli_opts *o,
     say("no client");
     return;
   }
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   req.observe = true;
   req.non = o->non;
   req.block_size = (uint16_t)o->block_size;
-  req.accept = o->accept;
+  req.has_accept = o->accept >= 0;
+  req.accept = (uint16_t)o->accept;
   req.opts = o->opts;
   req.nopts = o->nopts;
   if (o->has_token) {

@@ -200,7 +200,7 @@ int main(int argc, char **argv)
   log_debug("data directory %s", cfg.data_dir);
 
   struct ck_ctx *ctx;
-  rc = ck_ctx_new(&ctx, &cfg.ctx);
+  rc = ck_ctx_new(&cfg.ctx, &ctx);
   if (rc < 0) {
     log_error("cannot create the context: %s", ck_strerror(rc));
     return 1;

@@ -119,15 +119,14 @@ static int endpoint(struct ck_client *c, int family, struct ck__ep **out)
 
 /* --- requests --- */
 
-void ck_req_init(struct ck_req *r, uint8_t method, const char *uri)
+void ck_client_request_init(struct ck_client_request *r, uint8_t method,
+                            const char *uri)
 {
   if (!r)
     return;
   memset(r, 0, sizeof *r);
   r->method = method;
   r->uri = uri;
-  r->content_format = -1;
-  r->accept = -1;
 }
 
 static int add_opt(struct ck_call *call, size_t *used, size_t cap,
@@ -169,7 +168,8 @@ static int resolve(const struct ck_uri *u, struct ck_addr *out)
 }
 
 /* Copies the request into the call's template. */
-static int make_template(struct ck_call *call, const struct ck_req *req,
+static int make_template(struct ck_call *call,
+                         const struct ck_client_request *req,
                          const struct ck_uri *u)
 {
   size_t cap = 1024;
@@ -191,12 +191,12 @@ static int make_template(struct ck_call *call, const struct ck_req *req,
     if (uo[i].num != CK_OPT_URI_PORT)
       rc = add_opt(call, &used, cap, uo[i].num, uo[i].val, uo[i].len);
   uint8_t b[4];
-  if (rc == 0 && req->content_format >= 0)
+  if (rc == 0 && req->has_content_format)
     rc = add_opt(call, &used, cap, CK_OPT_CONTENT_FORMAT, b,
-                 ck_opt_uint_encode((uint32_t)req->content_format, b));
-  if (rc == 0 && req->accept >= 0)
+                 ck_opt_uint_encode(req->content_format, b));
+  if (rc == 0 && req->has_accept)
     rc = add_opt(call, &used, cap, CK_OPT_ACCEPT, b,
-                 ck_opt_uint_encode((uint32_t)req->accept, b));
+                 ck_opt_uint_encode(req->accept, b));
   for (size_t i = 0; i < req->nopts && rc == 0; i++)
     rc = add_opt(call, &used, cap, req->opts[i].num, req->opts[i].val,
                  req->opts[i].len);
@@ -281,8 +281,8 @@ void ck__client_start_queued(struct ck_client *c, const struct ck_addr *peer)
   }
 }
 
-int ck_client_send(struct ck_client *c, const struct ck_req *req,
-                   ck_resp_cb cb, void *user, struct ck_call **out)
+int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
+                   ck_client_response_cb cb, void *user, struct ck_call **out)
 {
   if (!c || !req || !req->uri || !cb || req->method > CK_IPATCH ||
       (req->token && req->token_len > CK_TOKEN_MAX) ||
@@ -300,8 +300,10 @@ int ck_client_send(struct ck_client *c, const struct ck_req *req,
   call->cl = c;
   call->cb = cb;
   call->user = user;
-  call->method = req->method;
-  call->ping = req->method == CK_CODE_EMPTY;
+  call->ping = req->ping;
+  /* A zeroed request is a GET; a ping is an empty message. */
+  call->method = req->ping ? CK_CODE_EMPTY
+                           : req->method ? req->method : CK_GET;
   call->non = req->non;
   call->observe = req->observe &&
                   (req->method == CK_GET || req->method == CK_FETCH);
@@ -374,7 +376,7 @@ void ck__call_deliver(struct ck_call *call, const struct ck_msg *m,
     body = call->body_len ? call->body : m->payload;
     len = call->body_len ? call->body_len : m->payload_len;
   }
-  struct ck_resp r = {.err = err,
+  struct ck_client_response r = {.err = err,
                       .final = final,
                       .code = m ? m->code : 0,
                       .msg = m,

@@ -151,7 +151,7 @@ static int apply_defaults(struct ck_ctx_config *c)
   return 0;
 }
 
-int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg)
+int ck_ctx_new(const struct ck_ctx_config *cfg, struct ck_ctx **out)
 {
   if (!out)
     return CK_EINVAL;

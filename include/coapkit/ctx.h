@@ -92,8 +92,10 @@ struct ck_ctx_config {
 
 /* Creates a context. cfg may be NULL for defaults. Returns 0 and stores
  * the context in *out, or CK_EINVAL (out NULL, a parameter out of
- * range), CK_ENOMEM or CK_ESYS. */
-CK_EXPORT int ck_ctx_new(struct ck_ctx **out, const struct ck_ctx_config *cfg);
+ * range), CK_ENOMEM or CK_ESYS. Like every constructor of the library,
+ * it takes its out-parameter last. */
+CK_EXPORT int ck_ctx_new(const struct ck_ctx_config *cfg,
+                         struct ck_ctx **out);
 
 /* Closes every endpoint and frees the context and everything it owns.
  * Pending request callbacks fire with CK_ECANCELED first. */

@@ -34,7 +34,7 @@ struct fx {
 
 static void fx_init(struct fx *f)
 {
-  assert_int_equal(ck_ctx_new(&f->ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &f->ctx), 0);
   struct ck_addr a;
   assert_int_equal(ck_addr_parse(&a, "127.0.0.1:0", 0), 0);
   assert_int_equal(ck_ctx_listen(f->ctx, &a), 0);
@@ -70,7 +70,8 @@ static void observe(struct fx *f, int fd, uint8_t tok)
 {
   uint8_t buf[64];
   struct ck_builder b;
-  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_NON, CK_GET, (uint16_t)(tok * 7));
+  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_NON, CK_GET,
+                  (uint16_t)(tok * 7));
   ck_builder_token(&b, &tok, 1);
   ck_builder_opt_uint(&b, CK_OPT_OBSERVE, 0);
   ck_builder_opt(&b, CK_OPT_URI_PATH, "obs", 3);
