@@ -572,6 +572,24 @@ static void close_output(struct cli_session *s)
   s->out.out = stdout;
 }
 
+void cli_request_options(const struct cli_opts *o,
+                         struct ck_client_request *req)
+{
+  req->non = o->non;
+  /* The options' -1 means "not given". */
+  req->has_content_format = o->content_format >= 0;
+  req->content_format = (uint16_t)o->content_format;
+  req->has_accept = o->accept >= 0;
+  req->accept = (uint16_t)o->accept;
+  req->opts = o->opts;
+  req->nopts = o->nopts;
+  if (o->has_token) {
+    req->token = o->token;
+    req->token_len = o->token_len;
+  }
+  req->block_size = (uint16_t)o->block_size;
+}
+
 int cli_exec(struct cli_session *s, const struct cli_opts *o)
 {
   if (o->cmd->id == CMD_SHELL)
@@ -600,22 +618,10 @@ int cli_exec(struct cli_session *s, const struct cli_opts *o)
   if (!r.ping) {
     if (read_payload(o, &payload, &payload_len) < 0)
       return CLI_EXIT_USAGE;
-    req.non = o->non;
+    cli_request_options(o, &req);
     req.observe = r.observe;
     req.payload = payload;
     req.payload_len = payload_len;
-    /* The options' -1 means "not given". */
-    req.has_content_format = o->content_format >= 0;
-    req.content_format = (uint16_t)o->content_format;
-    req.has_accept = o->accept >= 0;
-    req.accept = (uint16_t)o->accept;
-    req.opts = o->opts;
-    req.nopts = o->nopts;
-    if (o->has_token) {
-      req.token = o->token;
-      req.token_len = o->token_len;
-    }
-    req.block_size = (uint16_t)o->block_size;
   }
   int status = open_output(s, o);
   if (status == 0) {

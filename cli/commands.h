@@ -61,6 +61,11 @@ int cli_client_new(struct cli_session *s, const struct cli_opts *o,
 
 void cli_session_close(struct cli_session *s);
 
+/* Copies o's request settings (type, options, formats, token, block
+ * size) into req; method, URI and payload are the caller's. */
+void cli_request_options(const struct cli_opts *o,
+                         struct ck_client_request *req);
+
 /* Runs the command o names (which cli_check() accepted) and returns the
  * exit status. */
 int cli_exec(struct cli_session *s, const struct cli_opts *o);

@@ -562,17 +562,8 @@ static void do_observe(struct shell *h, const struct cli_opts *o,
   }
   struct ck_client_request req;
   ck_client_request_init(&req, CK_GET, uri);
+  cli_request_options(o, &req);
   req.observe = true;
-  req.non = o->non;
-  req.block_size = (uint16_t)o->block_size;
-  req.has_accept = o->accept >= 0;
-  req.accept = (uint16_t)o->accept;
-  req.opts = o->opts;
-  req.nopts = o->nopts;
-  if (o->has_token) {
-    req.token = o->token;
-    req.token_len = o->token_len;
-  }
   snprintf(h->obs_path, sizeof h->obs_path, "%s", o->uri);
   h->obs_stopping = false;
   h->obs_count = 0;
