@@ -97,7 +97,7 @@ const struct ck_cfdef *ck_cf_def_at(size_t i)
 
 int ck_cf_parse(const char *s, uint16_t *num)
 {
-  if (s == NULL || *s == '\0')
+  if (s == NULL || num == NULL || *s == '\0')
     return CK_EINVAL;
   if (s[0] >= '0' && s[0] <= '9') {
     char *end;

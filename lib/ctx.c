@@ -18,6 +18,8 @@
 
 void ck_params_default(struct ck_params *p)
 {
+  if (!p)
+    return;
   p->ack_timeout_ms = 2000;
   p->ack_random_factor = 1.5f;
   p->max_retransmit = 4;
@@ -30,6 +32,8 @@ void ck_params_default(struct ck_params *p)
 uint64_t ck_params_max_transmit_span(const struct ck_params *p)
 {
   /* RFC 7252 §4.8.2: ACK_TIMEOUT * (2^MAX_RETRANSMIT - 1) * factor. */
+  if (!p)
+    return 0;
   uint32_t r = p->max_retransmit > 20 ? 20 : p->max_retransmit;
   return (uint64_t)((double)p->ack_timeout_ms * (double)((1u << r) - 1) *
                     (double)p->ack_random_factor);
@@ -37,12 +41,16 @@ uint64_t ck_params_max_transmit_span(const struct ck_params *p)
 
 uint64_t ck_params_exchange_lifetime(const struct ck_params *p)
 {
+  if (!p)
+    return 0;
   return ck_params_max_transmit_span(p) + 2ull * p->max_latency_ms +
          p->processing_delay_ms;
 }
 
 uint64_t ck_params_non_lifetime(const struct ck_params *p)
 {
+  if (!p)
+    return 0;
   return ck_params_max_transmit_span(p) + p->max_latency_ms;
 }
 
@@ -235,6 +243,8 @@ int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr)
 
 int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i, struct ck_addr *out)
 {
+  if (!ctx || !out)
+    return CK_EINVAL;
   struct ck__ep *ep = ctx->eps;
   /* Client endpoints are the library's own; only listeners count. */
   while (ep && (ep->client || i-- > 0))
@@ -248,7 +258,8 @@ int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i, struct ck_addr *out)
 int ck_ctx_join(struct ck_ctx *ctx, const char *group, const char *ifname)
 {
   struct ck_addr g;
-  if (!group || ck_addr_parse(&g, group, 0) < 0 || !ck_addr_is_multicast(&g))
+  if (!ctx || !group || ck_addr_parse(&g, group, 0) < 0 ||
+      !ck_addr_is_multicast(&g))
     return CK_EINVAL;
   int joined = 0, rc = 0;
   for (struct ck__ep *ep = ctx->eps; ep; ep = ep->next) {
@@ -266,7 +277,7 @@ int ck_ctx_join(struct ck_ctx *ctx, const char *group, const char *ifname)
 
 int ck_ctx_fd(const struct ck_ctx *ctx)
 {
-  return ctx->loop.backend_fd;
+  return ctx ? ctx->loop.backend_fd : CK_EINVAL;
 }
 
 static bool output_queued(const struct ck_ctx *ctx)
@@ -280,7 +291,7 @@ static bool output_queued(const struct ck_ctx *ctx)
 int ck_ctx_timeout(struct ck_ctx *ctx)
 {
   if (!ctx)
-    return -1;
+    return CK_EINVAL;
   /* Sends made outside the loop leave at once (ck__ep_send), so nothing
    * should wait here; if something does, the application must call
    * ck_ctx_process() now rather than sleep on it. */
@@ -298,6 +309,8 @@ void ck__flush_all(struct ck_ctx *ctx)
 
 int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms)
 {
+  if (!ctx)
+    return CK_EINVAL;
   /* What callers queued outside the loop (a client's first request) must
    * leave before we sleep. */
   ck__flush_all(ctx);
@@ -320,6 +333,8 @@ int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms)
 
 int ck_run(struct ck_ctx *ctx)
 {
+  if (!ctx)
+    return CK_EINVAL;
   ctx->loop.stop = false;
   while (!ctx->loop.stop) {
     int rc = ck_ctx_process(ctx, -1);
@@ -331,24 +346,28 @@ int ck_run(struct ck_ctx *ctx)
 
 void ck_stop(struct ck_ctx *ctx)
 {
-  ctx->loop.stop = true;
+  if (ctx)
+    ctx->loop.stop = true;
 }
 
 int ck_stop_fd(const struct ck_ctx *ctx)
 {
-  return ctx->stop_pipe[1];
+  return ctx ? ctx->stop_pipe[1] : CK_EINVAL;
 }
 
 void ck_ctx_set_clock(struct ck_ctx *ctx, uint64_t (*now_ms)(void *user),
                       void *user)
 {
-  ck__loop_set_clock(&ctx->loop, now_ms, user);
+  if (ctx)
+    ck__loop_set_clock(&ctx->loop, now_ms, user);
 }
 
 void ck_ctx_set_random(struct ck_ctx *ctx,
                        void (*fill)(void *user, void *buf, size_t len),
                        void *user)
 {
+  if (!ctx)
+    return;
   ctx->random = fill ? fill : os_random;
   ctx->random_user = fill ? user : NULL;
 }
@@ -376,5 +395,6 @@ void ck__log(struct ck_ctx *ctx, enum ck_log_level level, const char *fmt,
 
 void ck_ctx_stats(const struct ck_ctx *ctx, struct ck_stats *out)
 {
-  *out = ctx->stats;
+  if (ctx && out)
+    *out = ctx->stats;
 }

@@ -281,6 +281,8 @@ static bool notify(struct ck_ctx *ctx, struct ck__observer *o,
 
 int ck_resource_changed(struct ck_resource *r, unsigned flags)
 {
+  if (!r)
+    return CK_EINVAL;
   struct ck_ctx *ctx = r->ctx;
   r->obs_seq = (r->obs_seq + 1) & 0xffffff;
   if (!r->handlers[CK_GET])

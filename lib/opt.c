@@ -91,6 +91,8 @@ bool ck_opt_len_ok(uint16_t num, size_t len)
 
 size_t ck_opt_uint_encode(uint32_t v, uint8_t out[4])
 {
+  if (!out)
+    return 0;
   size_t n = v > 0xffffff ? 4 : v > 0xffff ? 3 : v > 0xff ? 2 : v ? 1 : 0;
   for (size_t i = 0; i < n; i++)
     out[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
@@ -101,6 +103,8 @@ int ck_opt_uint_decode(const uint8_t *val, size_t len, uint32_t *out)
 {
   /* RFC 7252 §3.2: senders use the minimal length, but receivers must
    * accept leading zeros; only the magnitude matters. */
+  if (!out || (!val && len))
+    return CK_EINVAL;
   while (len > 4 && *val == 0) {
     val++;
     len--;
@@ -116,6 +120,8 @@ int ck_opt_uint_decode(const uint8_t *val, size_t len, uint32_t *out)
 
 int ck_block_decode(uint32_t v, struct ck_block *out)
 {
+  if (!out)
+    return CK_EINVAL;
   unsigned szx = v & 7;
   /* RFC 7959 §2.2: SZX 7 is reserved (RFC 8323 gives it to BERT, which
    * exists only over reliable transports). */
@@ -129,6 +135,8 @@ int ck_block_decode(uint32_t v, struct ck_block *out)
 
 int ck_block_encode(const struct ck_block *b, uint32_t *out)
 {
+  if (!b || !out)
+    return CK_EINVAL;
   if (b->num > 0xfffff || b->szx > 6)
     return CK_ERANGE;
   *out = b->num << 4 | (b->more ? 8u : 0u) | b->szx;

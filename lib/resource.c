@@ -67,6 +67,8 @@ int ck_resource_handler(struct ck_resource *r, uint8_t method,
 
 int ck_resource_attrs(struct ck_resource *r, const struct ck_resource_attrs *a)
 {
+  if (!r || !a)
+    return CK_EINVAL;
   char *rt = dupstr(a->rt), *iface = dupstr(a->iface),
        *title = dupstr(a->title);
   if ((a->rt && !rt) || (a->iface && !iface) || (a->title && !title)) {
@@ -100,32 +102,40 @@ static int set_formats(uint16_t *dst, uint8_t *count, const uint16_t *cfs,
 
 int ck_resource_produces(struct ck_resource *r, const uint16_t *cfs, size_t n)
 {
+  if (!r)
+    return CK_EINVAL;
   return set_formats(r->produces, &r->nproduces, cfs, n);
 }
 
 int ck_resource_consumes(struct ck_resource *r, const uint16_t *cfs, size_t n)
 {
+  if (!r)
+    return CK_EINVAL;
   return set_formats(r->consumes, &r->nconsumes, cfs, n);
 }
 
 void ck_resource_observable(struct ck_resource *r, bool observable, bool con)
 {
+  if (!r)
+    return;
   r->observable = observable;
   r->con_notify = con;
 }
 
 size_t ck_resource_observers(const struct ck_resource *r)
 {
-  return r->nobs;
+  return r ? r->nobs : 0;
 }
 
 const char *ck_resource_path(const struct ck_resource *r)
 {
-  return r->path;
+  return r ? r->path : NULL;
 }
 
 int ck_ctx_recognize_option(struct ck_ctx *ctx, uint16_t num)
 {
+  if (!ctx)
+    return CK_EINVAL;
   ctx->known_opts[num / 64] |= 1ull << (num % 64);
   return 0;
 }

@@ -12,26 +12,28 @@
 
 uint8_t ck_request_method(const struct ck_request *req)
 {
-  return req->msg->code;
+  return req ? req->msg->code : 0;
 }
 
 const struct ck_msg *ck_request_msg(const struct ck_request *req)
 {
-  return req->msg;
+  return req ? req->msg : NULL;
 }
 
 const struct ck_addr *ck_request_peer(const struct ck_request *req)
 {
-  return req->peer;
+  return req ? req->peer : NULL;
 }
 
 bool ck_request_multicast(const struct ck_request *req)
 {
-  return req->multicast;
+  return req && req->multicast;
 }
 
 const uint8_t *ck_request_payload(const struct ck_request *req, size_t *len)
 {
+  if (!req || !len)
+    return NULL;
   *len = req->body_len;
   return req->body;
 }
@@ -39,6 +41,8 @@ const uint8_t *ck_request_payload(const struct ck_request *req, size_t *len)
 int ck_request_query(const struct ck_request *req, const char *key,
                      const char **val, size_t *len)
 {
+  if (!req || !key || !val || !len)
+    return CK_EINVAL;
   size_t klen = strlen(key);
   struct ck_opt_iter it;
   struct ck_opt o;
@@ -68,6 +72,8 @@ int ck_request_path(const struct ck_request *req, char *buf, size_t cap)
   bool first = true;
   struct ck_opt_iter it;
   struct ck_opt o;
+  if (!req || (!buf && cap))
+    return CK_EINVAL;
   if (cap == 0)
     return CK_ENOSPC;
   ck_opt_iter_init(&it, req->msg);
@@ -92,13 +98,15 @@ uint32_t ck_request_uint(const struct ck_request *req, uint16_t num,
                          uint32_t def)
 {
   uint32_t v;
+  if (!req)
+    return def;
   return ck_msg_opt_uint(req->msg, num, &v) == 0 ? v : def;
 }
 
 bool ck_request_has(const struct ck_request *req, uint16_t num)
 {
   struct ck_opt o;
-  return ck_msg_opt(req->msg, num, &o) == 0;
+  return req && ck_msg_opt(req->msg, num, &o) == 0;
 }
 
 /* --- responses --- */
@@ -137,12 +145,18 @@ void ck__resp_free(struct ck_response *r)
 
 void ck_response_code(struct ck_response *r, uint8_t code)
 {
-  r->code = code;
+  if (r)
+    r->code = code;
 }
 
 int ck_response_opt(struct ck_response *r, uint16_t num, const void *val,
                     size_t len)
 {
+  if (!r)
+    return CK_EINVAL;
+  /* Sticky, as a lost option is: the handler's answer is then a 5.00. */
+  if (!val && len)
+    return r->err = CK_EINVAL;
   if (r->nopts >= CK__RESP_OPTS || len > CK__RESP_OPTBUF - r->optbuf_len)
     return r->err = CK_ENOSPC;
   struct ck__resp_opt *o = &r->opts[r->nopts++];
@@ -163,6 +177,10 @@ int ck_response_opt_uint(struct ck_response *r, uint16_t num, uint32_t v)
 
 int ck_response_opt_str(struct ck_response *r, uint16_t num, const char *s)
 {
+  if (!r)
+    return CK_EINVAL;
+  if (!s)
+    return r->err = CK_EINVAL;
   return ck_response_opt(r, num, s, strlen(s));
 }
 
@@ -176,6 +194,10 @@ bool ck__resp_has_opt(const struct ck_response *r, uint16_t num)
 
 int ck_response_payload(struct ck_response *r, const void *p, size_t len)
 {
+  if (!r)
+    return CK_EINVAL;
+  if (!p && len)
+    return r->err = CK_EINVAL;
   ck__resp_free(r);
   if (len > sizeof r->inl) {
     r->payload = malloc(len);

@@ -229,10 +229,10 @@ struct ck_deferred *ck_response_defer(struct ck_response *r, unsigned flags)
 {
   /* The dispatcher placed the deferred record around this response when
    * the request allowed it; see ck__server_request(). */
+  if (!r || !r->deferred)
+    return NULL;
   struct ck_deferred *d =
     (struct ck_deferred *)((char *)r - offsetof(struct ck_deferred, resp));
-  if (!r->deferred)
-    return NULL;
   r->deferred = false; /* marks "taken": ck__server_request() must not answer */
   d->rp.acked = false;
   struct ck_ctx *ctx = d->ctx;
@@ -265,12 +265,12 @@ struct ck_deferred *ck_response_defer(struct ck_response *r, unsigned flags)
 
 struct ck_response *ck_deferred_response(struct ck_deferred *d)
 {
-  return &d->resp;
+  return d ? &d->resp : NULL;
 }
 
 const struct ck_addr *ck_deferred_peer(const struct ck_deferred *d)
 {
-  return &d->rp.peer;
+  return d ? &d->rp.peer : NULL;
 }
 
 static void register_deferred(struct ck_deferred *d)

@@ -121,7 +121,7 @@ static size_t pct_copy(const char *s, size_t n, uint8_t *out)
 int ck_uri_pct_decode(const char *src, size_t len, char *out, size_t cap)
 {
   size_t o = 0;
-  if (len > 0 && src == NULL)
+  if ((len > 0 && src == NULL) || (cap > 0 && out == NULL))
     return CK_EINVAL;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)src[i];
@@ -539,7 +539,9 @@ int ck_uri_opts(const struct ck_uri *u, struct ck_opt *opts, size_t cap,
                 uint8_t *scratch, size_t scratch_cap)
 {
   if (u == NULL || (cap > 0 && opts == NULL) ||
-      (scratch_cap > 0 && scratch == NULL) || u->scheme > CK_SCHEME_COAPS)
+      (scratch_cap > 0 && scratch == NULL) || u->scheme > CK_SCHEME_COAPS ||
+      (u->host == NULL && u->host_len > 0) ||
+      (u->path == NULL && u->path_len > 0))
     return CK_EINVAL;
   struct decomp d = {
       opts, cap < INT_MAX ? cap : INT_MAX, 0, scratch, scratch_cap, 0};
@@ -599,9 +601,9 @@ int ck_uri_to_builder(const char *s, struct ck_builder *b, uint8_t *scratch,
   struct ck_uri u;
   struct ck_opt opts[CK_BUILDER_MAX_OPTS];
   int rc;
-  if (s == NULL || b == NULL)
+  if (b == NULL)
     return CK_EINVAL;
-  rc = ck_uri_parse(&u, s, strlen(s));
+  rc = s ? ck_uri_parse(&u, s, strlen(s)) : CK_EINVAL;
   if (rc == 0)
     rc = ck_uri_opts(&u, opts, CK_BUILDER_MAX_OPTS, scratch, scratch_cap);
   if (rc < 0) {

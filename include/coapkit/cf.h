@@ -44,7 +44,9 @@ CK_EXPORT const char *ck_cf_name(uint16_t num);
 /* Looks a content format up by name or number. Accepts the full registry
  * name, the media type without parameters ("text/plain"), a short alias
  * ("json", "cbor", "text", "link", "octet"), or a decimal number 0-65535.
- * Returns 0 and sets *num, or CK_ENOTFOUND / CK_ERANGE. */
+ * Returns 0 and sets *num, or CK_ENOTFOUND (no such name), CK_ERANGE (a
+ * number over 65535) or CK_EINVAL (s or num NULL, s empty, or s starting
+ * with a digit but not all digits, such as "50x"). */
 CK_EXPORT int ck_cf_parse(const char *s, uint16_t *num);
 
 /* Returns the i-th registry entry in number order, or NULL past the end. */

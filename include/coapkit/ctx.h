@@ -52,11 +52,11 @@ struct ck_params {
 /* For ck_params.max_retransmit: send a CON once, never again. */
 #define CK_MAX_RETRANSMIT_NONE UINT32_MAX
 
-/* Fills p with the defaults of RFC 7252 §4.8. */
+/* Fills p with the defaults of RFC 7252 §4.8. A NULL p is ignored. */
 CK_EXPORT void ck_params_default(struct ck_params *p);
 
 /* MAX_TRANSMIT_SPAN, EXCHANGE_LIFETIME and NON_LIFETIME derived from p as
- * RFC 7252 §4.8.2 defines them, in milliseconds. */
+ * RFC 7252 §4.8.2 defines them, in milliseconds; 0 for a NULL p. */
 CK_EXPORT uint64_t ck_params_max_transmit_span(const struct ck_params *p);
 CK_EXPORT uint64_t ck_params_exchange_lifetime(const struct ck_params *p);
 CK_EXPORT uint64_t ck_params_non_lifetime(const struct ck_params *p);
@@ -98,51 +98,62 @@ CK_EXPORT int ck_ctx_new(const struct ck_ctx_config *cfg,
                          struct ck_ctx **out);
 
 /* Closes every endpoint and frees the context and everything it owns.
- * Pending request callbacks fire with CK_ECANCELED first. */
+ * Pending request callbacks fire with CK_ECANCELED first. A NULL ctx is
+ * ignored. */
 CK_EXPORT void ck_ctx_free(struct ck_ctx *ctx);
 
 /* Opens a UDP endpoint bound to addr (port 0 picks a free port) that
  * accepts requests for the context's resources. Returns 0, CK_EINVAL
- * when ctx or addr is NULL, or CK_ESYS with errno set, e.g. EADDRINUSE. */
+ * when ctx or addr is NULL or addr is neither IPv4 nor IPv6, CK_ENOMEM,
+ * or CK_ESYS with errno set, e.g. EADDRINUSE. */
 CK_EXPORT int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr);
 
 /* Stores the local address of the i-th endpoint (in ck_ctx_listen order)
- * in *out. Returns 0 or CK_ENOTFOUND. */
+ * in *out. Returns 0, CK_ENOTFOUND (no i-th endpoint) or CK_EINVAL (ctx
+ * or out NULL). */
 CK_EXPORT int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i,
                                 struct ck_addr *out);
 
 /* Joins the multicast group (e.g. "224.0.1.187", "ff02::fd") on every
  * endpoint of the group's family, on interface ifname (NULL: the
  * default). Requests sent to the group are then answered after a random
- * leisure and never with 4.xx/5.xx (RFC 7252 §8.2). Returns 0, CK_EINVAL
- * or CK_ESYS. */
+ * leisure and never with 4.xx/5.xx (RFC 7252 §8.2). Returns 0 when at
+ * least one endpoint joined, else CK_EINVAL (ctx or group NULL, group
+ * not a multicast address, or no interface named ifname), CK_ESYS (errno
+ * set), or CK_ENOTFOUND when no endpoint of the group's family is
+ * listening (yet). */
 CK_EXPORT int ck_ctx_join(struct ck_ctx *ctx, const char *group,
                           const char *ifname);
 
 /* The file descriptor to watch for readability in an application's loop,
- * and the number of milliseconds until the next timer (-1: none). */
+ * and the number of milliseconds until the next timer (-1: none; 0 when
+ * output is waiting). Both return CK_EINVAL for a NULL ctx, which for
+ * ck_ctx_timeout() is the same -1. */
 CK_EXPORT int ck_ctx_fd(const struct ck_ctx *ctx);
 CK_EXPORT int ck_ctx_timeout(struct ck_ctx *ctx);
 
 /* Processes what is ready, waiting at most timeout_ms (0: do not wait,
  * -1: wait for the next event or timer). Returns the number of events
- * handled, or a negative error. */
+ * and timers handled, CK_ESYS when waiting failed (errno set; an
+ * interrupted wait is not an error), or CK_EINVAL for a NULL ctx. */
 CK_EXPORT int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms);
 
-/* Runs the loop until ck_stop() is called. Returns 0 or an error. */
+/* Runs the loop until ck_stop() is called. Returns 0, or the first error
+ * of ck_ctx_process() (CK_ESYS, or CK_EINVAL for a NULL ctx). */
 CK_EXPORT int ck_run(struct ck_ctx *ctx);
 
 /* Makes ck_run() return after the current iteration. Safe to call from a
  * callback; not from another thread or a signal handler (use
- * ck_stop_fd() there). */
+ * ck_stop_fd() there). A NULL ctx is ignored. */
 CK_EXPORT void ck_stop(struct ck_ctx *ctx);
 
 /* A descriptor that stops ck_run() when one byte is written to it, for
- * signal handlers and other threads. */
+ * signal handlers and other threads; CK_EINVAL for a NULL ctx. */
 CK_EXPORT int ck_stop_fd(const struct ck_ctx *ctx);
 
 /* Replaces the monotonic clock (milliseconds) and the random source, for
- * deterministic tests. NULL restores the default. */
+ * deterministic tests. A NULL function restores the default; a NULL ctx
+ * is ignored. */
 CK_EXPORT void ck_ctx_set_clock(struct ck_ctx *ctx,
                                 uint64_t (*now_ms)(void *user), void *user);
 CK_EXPORT void
@@ -163,7 +174,8 @@ enum ck_log_level {
 typedef void (*ck_log_cb)(void *user, enum ck_log_level level,
                           const char *msg);
 
-/* Sets the log hook (NULL: the library logs nothing, the default). */
+/* Sets the log hook (NULL: the library logs nothing, the default). A
+ * NULL ctx is ignored. */
 CK_EXPORT void ck_ctx_set_log(struct ck_ctx *ctx, ck_log_cb cb, void *user);
 
 /* Counters an operator can read. */
@@ -185,6 +197,7 @@ struct ck_stats {
                                 * fit): answered 5.00 and logged */
 };
 
+/* Copies the counters to *out; does nothing when ctx or out is NULL. */
 CK_EXPORT void ck_ctx_stats(const struct ck_ctx *ctx, struct ck_stats *out);
 
 #ifdef __cplusplus

@@ -38,20 +38,22 @@ typedef void (*ck_watch_cb)(struct ck_watch *w, int fd, unsigned events,
                             void *user);
 
 /* Creates a stopped timer on ctx's loop that calls cb(t, user) when it
- * fires. Returns 0 and stores the timer in *out, or CK_EINVAL /
- * CK_ENOMEM. The context must outlive the timer. */
+ * fires. Returns 0 and stores the timer in *out, or CK_EINVAL (ctx, cb
+ * or out NULL) or CK_ENOMEM. The context must outlive the timer. */
 CK_EXPORT int ck_timer_new(struct ck_ctx *ctx, ck_timer_cb cb, void *user,
                            struct ck_timer **out);
 
 /* Arms t to fire delay_ms from now, then every repeat_ms (0: once).
- * Re-arms a timer that is already armed. Cannot fail. */
+ * Re-arms a timer that is already armed. Cannot fail; a NULL t is
+ * ignored. */
 CK_EXPORT void ck_timer_start(struct ck_timer *t, uint64_t delay_ms,
                               uint64_t repeat_ms);
 
-/* Disarms t; it does not fire until started again. */
+/* Disarms t; it does not fire until started again. A NULL t is
+ * ignored. */
 CK_EXPORT void ck_timer_stop(struct ck_timer *t);
 
-/* Whether t is armed. */
+/* Whether t is armed (false for a NULL t). */
 CK_EXPORT bool ck_timer_active(const struct ck_timer *t);
 
 /* Stops and frees t. NULL is ignored. */
@@ -60,14 +62,15 @@ CK_EXPORT void ck_timer_free(struct ck_timer *t);
 /* Watches fd (which the application keeps owning) for events, a mask of
  * CK_WATCH_READ and CK_WATCH_WRITE; cb(w, fd, ready, user) runs when some
  * are ready. Level-triggered: a descriptor left readable is reported
- * again. Returns 0 and stores the watch in *out, or CK_EINVAL, CK_ENOMEM
- * or CK_ESYS (errno set, e.g. EEXIST for an fd already watched). */
+ * again. Returns 0 and stores the watch in *out, or CK_EINVAL (ctx, cb or
+ * out NULL, fd negative, an unknown event bit), CK_ENOMEM or CK_ESYS
+ * (errno set, e.g. EEXIST for an fd already watched). */
 CK_EXPORT int ck_watch_new(struct ck_ctx *ctx, int fd, unsigned events,
                            ck_watch_cb cb, void *user,
                            struct ck_watch **out);
 
-/* Changes the events w waits for (0 pauses it). Returns 0, CK_EINVAL or
- * CK_ESYS. */
+/* Changes the events w waits for (0 pauses it). Returns 0, CK_EINVAL (w
+ * NULL, an unknown event bit) or CK_ESYS (errno set). */
 CK_EXPORT int ck_watch_set(struct ck_watch *w, unsigned events);
 
 /* Stops watching and frees w; the descriptor is not closed. NULL is
@@ -75,7 +78,7 @@ CK_EXPORT int ck_watch_set(struct ck_watch *w, unsigned events);
 CK_EXPORT void ck_watch_free(struct ck_watch *w);
 
 /* The loop's monotonic clock in milliseconds (the replaceable clock of
- * ck_ctx_set_clock()). */
+ * ck_ctx_set_clock()); 0 for a NULL ctx. */
 CK_EXPORT uint64_t ck_ctx_now(struct ck_ctx *ctx);
 
 #ifdef __cplusplus

@@ -75,7 +75,8 @@ struct ck_optdef {
 /* Returns the registry entry for num, or NULL for an unregistered one. */
 CK_EXPORT const struct ck_optdef *ck_opt_def(uint16_t num);
 
-/* Returns the entry whose name matches (ignoring case), or NULL. */
+/* Returns the entry whose name matches (ignoring case), or NULL (also
+ * for a NULL name). */
 CK_EXPORT const struct ck_optdef *ck_opt_def_by_name(const char *name);
 
 /* Returns the i-th registry entry in number order, or NULL past the end;
@@ -104,11 +105,13 @@ static inline bool ck_opt_is_nocachekey(uint16_t num)
 CK_EXPORT bool ck_opt_len_ok(uint16_t num, size_t len);
 
 /* Encodes v in the fewest bytes (0 for the value 0, RFC 7252 §3.2) into
- * out and returns how many were written (0 to 4). */
+ * out and returns how many were written (0 to 4); 0 when out is NULL. */
 CK_EXPORT size_t ck_opt_uint_encode(uint32_t v, uint8_t out[4]);
 
-/* Decodes a big-endian unsigned integer of len bytes. Leading zero bytes
- * are accepted. Returns 0, or CK_ERANGE when len > 4. */
+/* Decodes a big-endian unsigned integer of len bytes into *out. Leading
+ * zero bytes are accepted, however many. Returns 0, CK_ERANGE when the
+ * value does not fit 32 bits (more than 4 bytes after the leading zeros),
+ * or CK_EINVAL when out is NULL, or val is NULL and len > 0. */
 CK_EXPORT int ck_opt_uint_decode(const uint8_t *val, size_t len, uint32_t *out);
 
 /* A Block1/Block2/Q-Block value (RFC 7959 §2.2). */
@@ -121,12 +124,13 @@ struct ck_block {
 /* Block size in bytes for a size exponent. */
 #define CK_BLOCK_SIZE(szx) (1u << ((szx) + 4))
 
-/* Decodes a block option value. Returns 0, or CK_ERANGE for SZX 7 (BERT,
- * reserved over UDP) or a number wider than 20 bits. */
+/* Decodes a block option value. Returns 0, CK_ERANGE for SZX 7 (BERT,
+ * reserved over UDP) or a number wider than 20 bits, or CK_EINVAL when
+ * out is NULL. */
 CK_EXPORT int ck_block_decode(uint32_t v, struct ck_block *out);
 
-/* Encodes a block option value. Returns 0, or CK_ERANGE for a number wider
- * than 20 bits or SZX above 6. */
+/* Encodes a block option value. Returns 0, CK_ERANGE for a number wider
+ * than 20 bits or SZX above 6, or CK_EINVAL when b or out is NULL. */
 CK_EXPORT int ck_block_encode(const struct ck_block *b, uint32_t *out);
 
 /* Returns the SZX for a block size of 16 to 1024 bytes (a power of two),

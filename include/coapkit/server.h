@@ -57,33 +57,38 @@ struct ck_resource_attrs {
 /* Creates a resource at path ("sensors/temp", no leading slash needed).
  * A last segment "#" makes a tree: "ps/#" answers ps and every path below
  * it. Returns 0 and stores the resource in *out (owned by the context), or
- * CK_EEXIST, CK_EINVAL, CK_ENOMEM. */
+ * CK_EEXIST (the path is taken), CK_EINVAL (ctx, path or out NULL) or
+ * CK_ENOMEM. */
 CK_EXPORT int ck_resource_new(struct ck_ctx *ctx, const char *path,
                               struct ck_resource **out);
 
-/* Sets the handler for one method (CK_GET ... CK_IPATCH). Methods without
- * a handler are answered with 4.05. Returns 0 or CK_EINVAL. */
+/* Sets the handler for one method (CK_GET ... CK_IPATCH); a NULL fn
+ * removes it. Methods without a handler are answered with 4.05. Returns 0
+ * or CK_EINVAL (r NULL, method out of range). */
 CK_EXPORT int ck_resource_handler(struct ck_resource *r, uint8_t method,
                                   ck_handler_fn fn, void *user);
 
-/* Sets the link attributes. Returns 0 or CK_ENOMEM. */
+/* Sets the link attributes. Returns 0, CK_ENOMEM (the old attributes
+ * are kept) or CK_EINVAL (r or a NULL). */
 CK_EXPORT int ck_resource_attrs(struct ck_resource *r,
                                 const struct ck_resource_attrs *a);
 
 /* Declares the content formats the resource produces: a request whose
- * Accept names another one gets 4.06. Up to 8; n == 0 clears. */
+ * Accept names another one gets 4.06. Up to 8; n == 0 clears. Returns 0
+ * or CK_EINVAL (r NULL, n over 8, cfs NULL with n > 0). */
 CK_EXPORT int ck_resource_produces(struct ck_resource *r, const uint16_t *cfs,
                                    size_t n);
 
 /* Declares the content formats the resource accepts in request payloads:
- * another Content-Format gets 4.15. Up to 8; n == 0 clears. */
+ * another Content-Format gets 4.15. Up to 8; n == 0 clears. Returns 0 or
+ * CK_EINVAL (r NULL, n over 8, cfs NULL with n > 0). */
 CK_EXPORT int ck_resource_consumes(struct ck_resource *r, const uint16_t *cfs,
                                    size_t n);
 
 /* Makes GET on the resource observable (RFC 7641): a GET with Observe=0
  * that the handler answers with 2.xx registers the client. con selects
  * CON notifications always; otherwise they are NON with a CON at least
- * every 24 hours. */
+ * every 24 hours. A NULL r is ignored. */
 CK_EXPORT void ck_resource_observable(struct ck_resource *r, bool observable,
                                       bool con);
 
@@ -93,65 +98,82 @@ enum {
 
 /* Tells every observer of r that its state changed: the GET handler runs
  * again for each observer and the result goes out as a notification with
- * the next sequence number. Returns the number of observers notified. */
+ * the next sequence number. Returns the number of observers that remain
+ * after the round: one whose handler answered other than 2.xx got that
+ * answer and is removed (RFC 7641 §3.2), and is not counted; one whose
+ * notification could not be built or allocated stays and is counted.
+ * Returns 0 when r has no GET handler, CK_EINVAL for a NULL r. */
 CK_EXPORT int ck_resource_changed(struct ck_resource *r, unsigned flags);
 
-/* Returns the number of current observers of r. */
+/* Returns the number of current observers of r (0 for a NULL r). */
 CK_EXPORT size_t ck_resource_observers(const struct ck_resource *r);
 
-/* Returns the resource's path as given to ck_resource_new(). */
+/* Returns the resource's path as given to ck_resource_new(), without
+ * leading or trailing '/' and without a tree's "/#"; NULL for a NULL r. */
 CK_EXPORT const char *ck_resource_path(const struct ck_resource *r);
 
 /* Marks a critical option number as understood by the application's
  * handlers, so requests carrying it are not refused with 4.02. The
  * library understands the Uri-*, Accept and Block options itself; a
  * server whose handlers evaluate If-Match and If-None-Match against
- * their representations (RFC 7252 §5.10.8) declares them here. */
+ * their representations (RFC 7252 §5.10.8) declares them here. Returns
+ * 0, or CK_EINVAL for a NULL ctx. */
 CK_EXPORT int ck_ctx_recognize_option(struct ck_ctx *ctx, uint16_t num);
 
 /* --- requests --- */
 
-/* The request's method code (CK_GET ...). */
+/* The request's method code (CK_GET ...); 0 for a NULL req. */
 CK_EXPORT uint8_t ck_request_method(const struct ck_request *req);
 
 /* The request message as received (for a reassembled Block1 upload: its
- * last block, whose options the handler sees). */
+ * last block, whose options the handler sees); NULL for a NULL req. */
 CK_EXPORT const struct ck_msg *ck_request_msg(const struct ck_request *req);
 
-/* The sender's address. */
+/* The sender's address; NULL for a NULL req. */
 CK_EXPORT const struct ck_addr *ck_request_peer(const struct ck_request *req);
 
-/* True when the request was sent to a multicast group. */
+/* True when the request was sent to a multicast group (false for a NULL
+ * req). */
 CK_EXPORT bool ck_request_multicast(const struct ck_request *req);
 
 /* The request body: the payload, or the whole reassembled Block1 upload.
- * *len receives its length; the pointer is valid during the handler. */
+ * *len receives its length; the pointer is valid during the handler (and
+ * may be NULL when the length is 0). Returns NULL, leaving *len alone,
+ * when req or len is NULL. */
 CK_EXPORT const uint8_t *ck_request_payload(const struct ck_request *req,
                                             size_t *len);
 
 /* Finds the Uri-Query option "key=value" (or a bare "key") and stores a
- * view of its value. Returns 0, or CK_ENOTFOUND. */
+ * view of its value. Returns 0, CK_ENOTFOUND, or CK_EINVAL when any
+ * argument is NULL. */
 CK_EXPORT int ck_request_query(const struct ck_request *req, const char *key,
                                const char **val, size_t *len);
 
 /* Writes the request's Uri-Path segments joined with '/' (no leading
- * slash, raw bytes, NUL-terminated). Returns the length or CK_ENOSPC. */
+ * slash, raw bytes, NUL-terminated). Returns the length, CK_ENOSPC (cap
+ * must exceed it) or CK_EINVAL (req NULL, buf NULL with cap > 0). */
 CK_EXPORT int ck_request_path(const struct ck_request *req, char *buf,
                               size_t cap);
 
-/* The value of an unsigned option, or def when absent. */
+/* The value of an unsigned option, or def when it is absent, does not
+ * fit 32 bits, or req is NULL. */
 CK_EXPORT uint32_t ck_request_uint(const struct ck_request *req, uint16_t num,
                                    uint32_t def);
 
-/* True when the request carries the option. */
+/* True when the request carries the option (false for a NULL req). */
 CK_EXPORT bool ck_request_has(const struct ck_request *req, uint16_t num);
 
 /* --- responses --- */
 
-/* Sets the response code (default 2.05 for GET, 2.04 otherwise). */
+/* Sets the response code (default 2.05 for GET and FETCH, 2.02 for
+ * DELETE, 2.04 otherwise). A NULL r is ignored. */
 CK_EXPORT void ck_response_code(struct ck_response *r, uint8_t code);
 
-/* Adds an option; the value is copied. Returns 0 or an error. */
+/* Adds an option; the value is copied. Returns 0, CK_ENOSPC (over 24
+ * options, or 600 bytes of values, in one response) or CK_EINVAL (r
+ * NULL; val NULL with len > 0; s NULL). Except for a NULL r, an error
+ * also stays with the response, whose answer then goes out as 5.00
+ * (stats.responses_failed) rather than without the option. */
 CK_EXPORT int ck_response_opt(struct ck_response *r, uint16_t num,
                               const void *val, size_t len);
 CK_EXPORT int ck_response_opt_uint(struct ck_response *r, uint16_t num,
@@ -159,13 +181,16 @@ CK_EXPORT int ck_response_opt_uint(struct ck_response *r, uint16_t num,
 CK_EXPORT int ck_response_opt_str(struct ck_response *r, uint16_t num,
                                   const char *s);
 
-/* Sets the payload; it is copied. A payload larger than the block size
- * the client asked for (or 1024 bytes) is sent block-wise (Block2) with
- * Size2 and an ETag. Returns 0, CK_ENOMEM or CK_EFULL (over max_body). */
+/* Sets the payload; it is copied, and its size is bounded only by
+ * memory. A payload larger than the block size the client asked for (or
+ * 1024 bytes) is sent block-wise (Block2) with Size2 and an ETag. Returns
+ * 0, CK_ENOMEM or CK_EINVAL (r NULL; p NULL with len > 0). Except for a
+ * NULL r, an error also makes the answer a 5.00, as for an option. */
 CK_EXPORT int ck_response_payload(struct ck_response *r, const void *p,
                                   size_t len);
 
-/* Shorthand: Content-Format option and payload. */
+/* Shorthand: Content-Format option and payload. Returns 0 or the first
+ * error of ck_response_opt_uint() and ck_response_payload(). */
 CK_EXPORT int ck_response_content(struct ck_response *r, uint16_t cf,
                                   const void *p, size_t len);
 
@@ -178,23 +203,29 @@ enum {
  * ck_deferred_send(). A deferred GET with Observe=0 on an observable
  * resource registers its observer when the 2.xx answer is sent. Returns
  * the handle, or NULL when the handler runs for a notification (which
- * cannot be deferred) or memory ran out; the handler must then answer at
+ * cannot be deferred), r was deferred already (or came from
+ * ck_deferred_response()), or r is NULL; the handler must then answer at
  * once. */
 CK_EXPORT struct ck_deferred *ck_response_defer(struct ck_response *r,
                                                 unsigned flags);
 
 /* The response to fill for a deferred request; valid until
- * ck_deferred_send() or ck_deferred_drop(). */
+ * ck_deferred_send() or ck_deferred_drop(). NULL for a NULL d. */
 CK_EXPORT struct ck_response *ck_deferred_response(struct ck_deferred *d);
 
-/* The deferred request's sender. */
+/* The deferred request's sender; NULL for a NULL d. */
 CK_EXPORT const struct ck_addr *ck_deferred_peer(const struct ck_deferred *d);
 
-/* Sends the response and frees the handle. Returns 0 or an error (the
- * handle is freed either way). */
+/* Sends the response and frees the handle. Returns 0, or CK_EINVAL for a
+ * NULL d. A response that cannot be built as given (an option or the
+ * payload refused, or too large for a datagram) goes out as 5.00,
+ * counted in stats.responses_failed and logged, and this still returns
+ * 0; only if even that 5.00 cannot be built is its error returned. The
+ * handle is freed either way. */
 CK_EXPORT int ck_deferred_send(struct ck_deferred *d);
 
-/* Frees the handle without answering (the client will time out). */
+/* Frees the handle without answering (the client will time out). A NULL
+ * d is ignored. */
 CK_EXPORT void ck_deferred_drop(struct ck_deferred *d);
 
 #ifdef __cplusplus

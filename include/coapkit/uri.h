@@ -54,7 +54,8 @@ struct ck_uri {
  * malformed IP literal or a character a host cannot hold), CK_EURI_PORT
  * (not digits, or over 65535), CK_EURI_ESCAPE (bad %-escape),
  * CK_EURI_SYNTAX (any other malformation, including userinfo, which CoAP
- * URIs cannot have) or CK_EINVAL (u is NULL). Never reads past len. */
+ * URIs cannot have) or CK_EINVAL (u is NULL, or s is NULL and len > 0).
+ * Never reads past len. */
 CK_EXPORT int ck_uri_parse(struct ck_uri *u, const char *s, size_t len);
 
 /* Decomposes u into options as RFC 7252 §6.4 requires: Uri-Host unless the
@@ -69,14 +70,19 @@ CK_EXPORT int ck_uri_parse(struct ck_uri *u, const char *s, size_t len);
  * option number order), or CK_ENOSPC (opts or scratch too small; the
  * buffers need exactly one entry per option and the sum of the value
  * lengths), CK_EURI_ESCAPE, CK_EURI_TOOLONG (a value over 255 bytes) or
- * CK_EINVAL. */
+ * CK_EINVAL (u NULL, opts NULL with cap > 0, scratch NULL with
+ * scratch_cap > 0, an unknown scheme, an empty host that is not a
+ * literal, a host or path view that is NULL with a length, or a path
+ * not starting with '/'). */
 CK_EXPORT int ck_uri_opts(const struct ck_uri *u, struct ck_opt *opts,
                           size_t cap, uint8_t *scratch, size_t scratch_cap);
 
 /* Parses the NUL-terminated s and adds its options to b, using scratch as
- * ck_uri_opts() does (scratch must outlive b). Returns 0 or a negative
- * error, which, like the builder's own errors, is also remembered in b and
- * returned by ck_builder_finish(). */
+ * ck_uri_opts() does (scratch must outlive b). Returns 0, CK_EINVAL (b or
+ * s NULL), an error of ck_uri_parse() or ck_uri_opts(), or
+ * CK_EOPT_TOOMANY when b has no room left for the options. Except for a
+ * NULL b, the error, like the builder's own errors, is also remembered in
+ * b and returned by ck_builder_finish(). */
 CK_EXPORT int ck_uri_to_builder(const char *s, struct ck_builder *b,
                                 uint8_t *scratch, size_t scratch_cap);
 
@@ -91,17 +97,19 @@ CK_EXPORT int ck_uri_to_builder(const char *s, struct ck_builder *b,
  * literal: unreserved and sub-delims) and percent-encodes every other
  * byte. Writes a NUL-terminated string to out. Returns its length, or
  * CK_ENOSPC (cap must exceed the length), CK_EURI_HOST (neither Uri-Host
- * nor dest_host, or an empty Uri-Host), CK_EURI_PORT (Uri-Port over
- * 65535), CK_EURI_SYNTAX (a Uri-Path of "." or "..", which RFC 7252
- * §5.10.1 forbids and no URI can express) or CK_EINVAL (dest_host is not
- * an IPv6 address yet has a ':'). */
+ * nor dest_host, an empty Uri-Host, or an empty dest_host or "[]"),
+ * CK_EURI_PORT (Uri-Port over 65535),
+ * CK_EURI_SYNTAX (a Uri-Path of "." or "..", which RFC 7252 §5.10.1
+ * forbids and no URI can express) or CK_EINVAL (m NULL, out NULL with
+ * cap > 0, or dest_host is not an IPv6 address yet has a ':'). */
 CK_EXPORT int ck_uri_from_msg(const struct ck_msg *m, bool secure,
                               const char *dest_host, uint16_t dest_port,
                               char *out, size_t cap);
 
 /* Percent-decodes src[0..len) into out (which may equal src); out is not
  * NUL-terminated. Returns the decoded length, CK_EURI_ESCAPE for a
- * malformed escape, or CK_ENOSPC. */
+ * malformed escape, CK_ENOSPC, or CK_EINVAL when src is NULL and len > 0
+ * or out is NULL and cap > 0. */
 CK_EXPORT int ck_uri_pct_decode(const char *src, size_t len, char *out,
                                 size_t cap);
 
