@@ -312,8 +312,7 @@ void ck__client_start_queued(struct ck_client *c, const struct ck_addr *peer)
  * the call is for, alone (RFC 7252 §8.1: NON, not observed); multicast
  * addresses after a unicast one are dropped, as a unicast request cannot
  * move on to a group. */
-static void take_addrs(struct ck_call *call, const struct ck_addr *a,
-                       size_t n)
+static void take_addrs(struct ck_call *call, const struct ck_addr *a, size_t n)
 {
   call->naddrs = 0;
   for (size_t i = 0; i < n && call->naddrs < CK__RESOLVE_MAX_ADDRS; i++)
@@ -448,9 +447,9 @@ int ck_client_send(struct ck_client *c, const struct ck_req *req,
   ck__random(c->ctx, call->req_tag, sizeof call->req_tag);
   /* A name: the answer comes through on_resolved(), from the loop. What
    * goes wrong from here on reaches the final callback. */
-  if (!literal && (rc = ck__resolve_start(c->ctx, host, u.port, AF_UNSPEC,
-                                          on_resolved, call,
-                                          &call->rreq)) < 0) {
+  if (!literal &&
+      (rc = ck__resolve_start(c->ctx, host, u.port, AF_UNSPEC, on_resolved,
+                              call, &call->rreq)) < 0) {
     call_free(call);
     return rc;
   }
