@@ -85,7 +85,7 @@ int main(int argc, char **argv)
   struct ck_resource *res;
   struct ck_addr local;
   ck_addr_parse(&local, "127.0.0.1:0", 0);
-  if (ck_ctx_new(&ctx, NULL) < 0 || ck_ctx_listen(ctx, &local) < 0 ||
+  if (ck_ctx_new(NULL, &ctx) < 0 || ck_ctx_listen(ctx, &local) < 0 ||
       ck_ctx_local_addr(ctx, 0, &local) < 0 ||
       ck_resource_new(ctx, "obs", &res) < 0) {
     fprintf(stderr, "bench_observers: cannot start the server\n");

@@ -60,7 +60,7 @@ int cli_session_open(struct cli_session *s, const struct cli_opts *o,
   s->out.err = stderr;
   struct ck_client_config cc = client_config(s, o);
   struct ck_ctx_config xc = {.params = cc.params};
-  int rc = ck_ctx_new(&s->ctx, &xc);
+  int rc = ck_ctx_new(&xc, &s->ctx);
   if (rc == 0)
     rc = ck_client_new(s->ctx, &cc, &s->client);
   if (rc < 0) {
@@ -141,7 +141,7 @@ static void one_line(struct cli_out *out, int cf, const uint8_t *p, size_t n)
 }
 
 /* A link-format body as a table, or as it is when --raw or malformed. */
-static void links(struct run *r, const struct ck_resp *resp, const char *indent)
+static void links(struct run *r, const struct ck_client_response *resp, const char *indent)
 {
   struct cli_out *out = &r->s->out;
   if (!r->o->raw && cli_link_table(out->out, indent, (const char *)resp->body,
@@ -155,7 +155,7 @@ static void links(struct run *r, const struct ck_resp *resp, const char *indent)
     fputc('\n', out->out);
 }
 
-static void notification(struct run *r, const struct ck_resp *resp)
+static void notification(struct run *r, const struct ck_client_response *resp)
 {
   struct cli_out *out = &r->s->out;
   r->answers++;
@@ -173,7 +173,7 @@ static void notification(struct run *r, const struct ck_resp *resp)
 }
 
 /* One member of a group answered. */
-static void responder(struct run *r, const struct ck_resp *resp)
+static void responder(struct run *r, const struct ck_client_response *resp)
 {
   struct cli_out *out = &r->s->out;
   if (CK_CODE_CLASS(resp->code) == 2)
@@ -198,7 +198,7 @@ static void responder(struct run *r, const struct ck_resp *resp)
 }
 
 /* The one answer of a plain request. */
-static void single(struct run *r, const struct ck_resp *resp)
+static void single(struct run *r, const struct ck_client_response *resp)
 {
   struct cli_out *out = &r->s->out;
   if (r->ping) {
@@ -242,7 +242,7 @@ static void failed(struct run *r, int err)
   r->status = CLI_EXIT_TRANSPORT;
 }
 
-static void on_answer(struct ck_call *call, const struct ck_resp *resp,
+static void on_answer(struct ck_call *call, const struct ck_client_response *resp,
                       void *user)
 {
   struct run *r = user;
@@ -461,7 +461,7 @@ static int discover_uri(const struct cli_opts *o, char *buf, size_t cap)
   return 0;
 }
 
-static int send_and_wait(struct run *r, const struct ck_req *req)
+static int send_and_wait(struct run *r, const struct ck_client_request *req)
 {
   struct cli_session *s = r->s;
   if (!s->client) {
@@ -514,7 +514,7 @@ int cli_exec(struct cli_session *s, const struct cli_opts *o)
     return cli_shell(s, o);
   struct run r = {.s = s, .o = o, .uri = o->uri, .status = CLI_EXIT_OK};
   char uri[URI_MAX];
-  struct ck_req req;
+  struct ck_client_request req;
   if (o->cmd->id == CMD_DISCOVER) {
     int rc = discover_uri(o, uri, sizeof uri);
     if (rc)
@@ -529,7 +529,7 @@ int cli_exec(struct cli_session *s, const struct cli_opts *o)
   r.ping = o->cmd->id == CMD_PING;
   r.observe = o->cmd->id == CMD_OBSERVE;
   r.multicast = multicast_uri(r.uri);
-  ck_req_init(&req, o->cmd->method, r.uri);
+  ck_client_request_init(&req, o->cmd->method, r.uri);
   uint8_t *payload = NULL;
   size_t payload_len = 0;
   if (!r.ping) {

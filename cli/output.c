@@ -393,7 +393,7 @@ static cJSON *json_links(const uint8_t *p, size_t n)
   return arr;
 }
 
-void cli_out_json(struct cli_out *o, const struct ck_resp *r, bool links)
+void cli_out_json(struct cli_out *o, const struct ck_client_response *r, bool links)
 {
   cJSON *j = cJSON_CreateObject();
   if (!j)

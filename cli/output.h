@@ -62,6 +62,6 @@ void cli_out_body(struct cli_out *o, int cf, const uint8_t *p, size_t n);
 
 /* Writes one response as a JSON object on one line of o->out. The links
  * of a link-format body are added as "links" when links is true. */
-void cli_out_json(struct cli_out *o, const struct ck_resp *r, bool links);
+void cli_out_json(struct cli_out *o, const struct ck_client_response *r, bool links);
 
 #endif

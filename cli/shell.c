@@ -291,7 +291,7 @@ struct wait {
   size_t body_len;
 };
 
-static void on_one(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_one(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   (void)call;
   struct wait *w = user;
@@ -337,8 +337,8 @@ static void do_discover(struct shell *h, const char *query)
     say("no client");
     return;
   }
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   struct wait w = {0};
   struct ck_call *call;
   int rc = ck_client_send(h->s->client, &req, on_one, &w, &call);
@@ -366,7 +366,7 @@ static void do_discover(struct shell *h, const char *query)
   free(w.body);
 }
 
-static void on_notify(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_notify(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   struct shell *h = user;
   (void)call;
@@ -412,8 +412,8 @@ static void do_observe(struct shell *h, const char *path)
     say("no client");
     return;
   }
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   req.observe = true;
   req.non = h->base_opts.non;
   req.block_size = (uint16_t)h->base_opts.block_size;

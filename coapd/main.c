@@ -184,7 +184,7 @@ int main(int argc, char **argv)
   coapd_log_set_level(cfg.log_level);
 
   struct ck_ctx *ctx;
-  rc = ck_ctx_new(&ctx, &cfg.ctx);
+  rc = ck_ctx_new(&cfg.ctx, &ctx);
   if (rc < 0) {
     log_error("cannot create the context: %s", ck_strerror(rc));
     return 1;

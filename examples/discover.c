@@ -28,13 +28,13 @@ int main(int argc, char **argv)
 
   struct ck_ctx *ctx;
   struct ck_client *client;
-  if (ck_ctx_new(&ctx, NULL) < 0 || ck_client_new(ctx, NULL, &client) < 0)
+  if (ck_ctx_new(NULL, &ctx) < 0 || ck_client_new(ctx, NULL, &client) < 0)
     return 1;
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   req.accept = CK_CF_LINK_FORMAT;
 
-  struct ck_result res;
+  struct ck_client_result res;
   int rc = ck_client_do(client, &req, &res);
   if (rc < 0) {
     fprintf(stderr, "GET %s: %s\n", uri, ck_strerror(rc));
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
     if (rc < 0)
       fprintf(stderr, "%s: %s\n", uri, ck_strerror(rc));
   }
-  ck_result_free(&res);
+  ck_client_result_free(&res);
   ck_ctx_free(ctx); /* also frees the client */
   return rc != 0 ? 1 : 0;
 }

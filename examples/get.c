@@ -12,15 +12,15 @@ int main(int argc, char **argv)
   const char *uri = argc > 1 ? argv[1] : "coap://127.0.0.1/hello";
   struct ck_ctx *ctx;
   struct ck_client *client;
-  if (ck_ctx_new(&ctx, NULL) < 0 || ck_client_new(ctx, NULL, &client) < 0)
+  if (ck_ctx_new(NULL, &ctx) < 0 || ck_client_new(ctx, NULL, &client) < 0)
     return 1;
 
-  /* A request is a small struct; ck_req_init fills the defaults. */
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  /* A request is a small struct; ck_client_request_init fills the defaults. */
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
 
   /* The blocking form runs the context's loop until the answer comes. */
-  struct ck_result res;
+  struct ck_client_result res;
   int rc = ck_client_do(client, &req, &res);
   if (rc < 0) {
     fprintf(stderr, "GET %s: %s\n", uri, ck_strerror(rc));
@@ -29,7 +29,7 @@ int main(int argc, char **argv)
     ck_code_format(code, sizeof code, res.code);
     printf("%s\n%.*s\n", code, (int)res.body_len, (const char *)res.body);
   }
-  ck_result_free(&res);
+  ck_client_result_free(&res);
   ck_ctx_free(ctx); /* also frees the client */
   return rc < 0 ? 1 : 0;
 }

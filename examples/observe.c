@@ -17,7 +17,7 @@ struct state {
 
 /* Called for every notification, and once more, with final set, when the
  * observation has ended. */
-static void on_notify(struct ck_call *call, const struct ck_resp *resp,
+static void on_notify(struct ck_call *call, const struct ck_client_response *resp,
                       void *user)
 {
   struct state *s = user;
@@ -54,11 +54,11 @@ int main(int argc, char **argv)
   int count = argc > 2 ? atoi(argv[2]) : 3;
   struct state s = {.left = count > 0 ? count : 1};
   struct ck_client *client;
-  if (ck_ctx_new(&s.ctx, NULL) < 0 || ck_client_new(s.ctx, NULL, &client) < 0)
+  if (ck_ctx_new(NULL, &s.ctx) < 0 || ck_client_new(s.ctx, NULL, &client) < 0)
     return 1;
 
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   req.observe = true;
 
   /* The asynchronous form: the callback fires for each notification, and

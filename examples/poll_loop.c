@@ -34,7 +34,7 @@ static void lines_get(struct ck_resource *r, const struct ck_request *req,
   ck_response_content(resp, CK_CF_TEXT_PLAIN, text, (size_t)n);
 }
 
-static void on_answer(struct ck_call *call, const struct ck_resp *r,
+static void on_answer(struct ck_call *call, const struct ck_client_response *r,
                       void *user)
 {
   (void)call;
@@ -58,8 +58,8 @@ static void command(struct ck_client *client, const char *uri,
   lines++;
   if (strncmp(line, "get", 3) != 0)
     return;
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   int rc = ck_client_send(client, &req, on_answer, NULL, NULL);
   if (rc < 0)
     printf("error: %s\n", ck_strerror(rc));
@@ -100,7 +100,7 @@ int main(int argc, char **argv)
   struct ck_client *client;
   struct ck_resource *res;
   struct ck_addr addr;
-  if (ck_ctx_new(&ctx, NULL) < 0 || ck_client_new(ctx, NULL, &client) < 0)
+  if (ck_ctx_new(NULL, &ctx) < 0 || ck_client_new(ctx, NULL, &client) < 0)
     return 1;
   if (ck_addr_parse(&addr, "127.0.0.1:0", 0) < 0 ||
       ck_ctx_listen(ctx, &addr) < 0 || ck_ctx_local_addr(ctx, 0, &addr) < 0 ||

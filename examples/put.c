@@ -14,18 +14,18 @@ int main(int argc, char **argv)
   const char *payload = argc > 2 ? argv[2] : "Some payload";
   struct ck_ctx *ctx;
   struct ck_client *client;
-  if (ck_ctx_new(&ctx, NULL) < 0 || ck_client_new(ctx, NULL, &client) < 0)
+  if (ck_ctx_new(NULL, &ctx) < 0 || ck_client_new(ctx, NULL, &client) < 0)
     return 1;
 
   /* The payload is copied when the request is sent; a large one goes
    * block-wise (Block1) without anything more to do here. */
-  struct ck_req req;
-  ck_req_init(&req, CK_PUT, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_PUT, uri);
   req.payload = payload;
   req.payload_len = strlen(payload);
   req.content_format = CK_CF_TEXT_PLAIN;
 
-  struct ck_result res;
+  struct ck_client_result res;
   int rc = ck_client_do(client, &req, &res);
   if (rc < 0) {
     fprintf(stderr, "PUT %s: %s\n", uri, ck_strerror(rc));
@@ -35,7 +35,7 @@ int main(int argc, char **argv)
     ck_code_format(code, sizeof code, res.code);
     printf("%s\n", code);
   }
-  ck_result_free(&res);
+  ck_client_result_free(&res);
   ck_ctx_free(ctx); /* also frees the client */
   return rc < 0 ? 1 : 0;
 }

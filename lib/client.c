@@ -125,7 +125,7 @@ static int endpoint(struct ck_client *c, int family, struct ck__ep **out)
 
 /* --- requests --- */
 
-void ck_req_init(struct ck_req *r, uint8_t method, const char *uri)
+void ck_client_request_init(struct ck_client_request *r, uint8_t method, const char *uri)
 {
   if (!r)
     return;
@@ -166,7 +166,7 @@ static int host_text(const struct ck_uri *u, char *out, size_t cap)
 }
 
 /* Copies the request into the call's template. */
-static int make_template(struct ck_call *call, const struct ck_req *req,
+static int make_template(struct ck_call *call, const struct ck_client_request *req,
                          const struct ck_uri *u)
 {
   size_t cap = 1024;
@@ -391,8 +391,8 @@ void ck__call_fail(struct ck_call *call, int err)
   ck__client_start_queued(c, &left);
 }
 
-int ck_client_send(struct ck_client *c, const struct ck_req *req,
-                   ck_resp_cb cb, void *user, struct ck_call **out)
+int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
+                   ck_client_response_cb cb, void *user, struct ck_call **out)
 {
   if (!c || !req || !req->uri || !cb || req->method > CK_IPATCH ||
       (req->token && req->token_len > CK_TOKEN_MAX) ||
@@ -484,7 +484,7 @@ void ck__call_deliver(struct ck_call *call, const struct ck_msg *m,
     body = call->body_len ? call->body : m->payload;
     len = call->body_len ? call->body_len : m->payload_len;
   }
-  struct ck_resp r = {.err = err,
+  struct ck_client_response r = {.err = err,
                       .final = final,
                       .code = m ? m->code : 0,
                       .msg = m,

@@ -100,7 +100,7 @@ struct ck_call {
   struct ck__timer timer; /* first: the timer callback casts back */
   struct ck_client *cl;
   struct ck_call *next, *prev;
-  ck_resp_cb cb;
+  ck_client_response_cb cb;
   void *user;
   struct ck__ep *ep;
   struct ck_addr peer;  /* addrs[cur]; all zero while RESOLVING */

@@ -1,6 +1,6 @@
 /* The blocking form of a call: ck_client_do() sends a request and runs
  * the context's loop until its final callback, which copies the answer
- * into a ck_result the caller owns.
+ * into a ck_client_result the caller owns.
  *
  * The callback writes into a waiter on ck_client_do()'s stack, so the
  * call must never outlive that frame: when the loop fails, the call is
@@ -13,15 +13,15 @@
 
 struct waiter {
   bool done;
-  struct ck_result *out;
+  struct ck_client_result *out;
 };
 
-static void on_result(struct ck_call *call, const struct ck_resp *r,
+static void on_result(struct ck_call *call, const struct ck_client_response *r,
                       void *user)
 {
   (void)call;
   struct waiter *w = user;
-  struct ck_result *out = w->out;
+  struct ck_client_result *out = w->out;
   if (!r->final)
     return;
   w->done = true;
@@ -50,8 +50,8 @@ static void on_result(struct ck_call *call, const struct ck_resp *r,
   }
 }
 
-int ck_client_do(struct ck_client *c, const struct ck_req *req,
-                 struct ck_result *out)
+int ck_client_do(struct ck_client *c, const struct ck_client_request *req,
+                 struct ck_client_result *out)
 {
   if (!out)
     return CK_EINVAL;
@@ -73,14 +73,14 @@ int ck_client_do(struct ck_client *c, const struct ck_req *req,
        * cancel it now (its final callback lands here) and report the
        * loop's error instead. */
       ck_call_cancel(call, false);
-      ck_result_free(out);
+      ck_client_result_free(out);
       return out->err = rc;
     }
   }
   return out->err;
 }
 
-void ck_result_free(struct ck_result *r)
+void ck_client_result_free(struct ck_client_result *r)
 {
   if (!r)
     return;

@@ -75,7 +75,7 @@ CK_EXPORT int ck_client_new(struct ck_ctx *ctx,
 CK_EXPORT void ck_client_free(struct ck_client *c);
 
 /* A request to send. Strings and buffers are copied by ck_client_send(). */
-struct ck_req {
+struct ck_client_request {
   uint8_t method;        /* CK_GET ... CK_IPATCH; 0 is a ping */
   const char *uri;       /* coap://host[:port]/path?query */
   bool non;              /* send as NON instead of CON */
@@ -92,10 +92,10 @@ struct ck_req {
 };
 
 /* Fills r with an empty GET request (content_format and accept -1). */
-CK_EXPORT void ck_req_init(struct ck_req *r, uint8_t method, const char *uri);
+CK_EXPORT void ck_client_request_init(struct ck_client_request *r, uint8_t method, const char *uri);
 
 /* What a callback receives; valid during the callback only. */
-struct ck_resp {
+struct ck_client_response {
   int err;          /* 0, or CK_ETIMEDOUT, CK_ERESET, CK_EUNREACH,
                      * CK_ECANCELED, CK_EBADRESP, CK_EFULL ... */
   bool final;       /* the call's last callback */
@@ -110,7 +110,7 @@ struct ck_resp {
                              * (to the address that answered) */
 };
 
-typedef void (*ck_resp_cb)(struct ck_call *call, const struct ck_resp *resp,
+typedef void (*ck_client_response_cb)(struct ck_call *call, const struct ck_client_response *resp,
                            void *user);
 
 /* Starts a call. Returns 0 and, if out is not NULL, stores the handle;
@@ -141,8 +141,8 @@ typedef void (*ck_resp_cb)(struct ck_call *call, const struct ck_resp *resp,
  * before it a single transmission and the first ACK timeout. resp->peer
  * names the address that answered, or for an error the last one
  * tried. */
-CK_EXPORT int ck_client_send(struct ck_client *c, const struct ck_req *req,
-                             ck_resp_cb cb, void *user, struct ck_call **out);
+CK_EXPORT int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
+                             ck_client_response_cb cb, void *user, struct ck_call **out);
 
 /* Ends a call early. For an observation, proactive cancels by sending
  * GET with Observe=1 (RFC 7641 §3.6) and ends when the server answers;
@@ -157,8 +157,8 @@ CK_EXPORT size_t ck_call_token(const struct ck_call *call, uint8_t out[8]);
 CK_EXPORT uint16_t ck_call_mid(const struct ck_call *call);
 
 /* The result of a blocking call: owns a copy of the last message and the
- * body; release with ck_result_free(). */
-struct ck_result {
+ * body; release with ck_client_result_free(). */
+struct ck_client_result {
   int err;
   uint8_t code;
   struct ck_msg msg;     /* valid when has_msg */
@@ -173,10 +173,10 @@ struct ck_result {
 /* Sends req and runs the context's loop until the answer (or error).
  * Returns 0 with *out filled, or a negative error (out->err too). Not
  * for observations or multicast. */
-CK_EXPORT int ck_client_do(struct ck_client *c, const struct ck_req *req,
-                           struct ck_result *out);
+CK_EXPORT int ck_client_do(struct ck_client *c, const struct ck_client_request *req,
+                           struct ck_client_result *out);
 
-CK_EXPORT void ck_result_free(struct ck_result *r);
+CK_EXPORT void ck_client_result_free(struct ck_client_result *r);
 
 /* Counters of a client. */
 struct ck_client_stats {

@@ -85,7 +85,7 @@ static void rnd(void *user, void *buf, size_t len)
 
 static void start(unsigned k);
 
-static void on_resp(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_resp(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   struct slot *s = user;
   if (s->finals)
@@ -134,8 +134,8 @@ static void start(unsigned k)
 {
   struct slot *s = &slots[k];
   char uri[128] = "";
-  struct ck_req r;
-  ck_req_init(&r, CK_GET, uri);
+  struct ck_client_request r;
+  ck_client_request_init(&r, CK_GET, uri);
   const char *path = "a";
   static const uint8_t tok7[] = {7, 7, 7, 7, 7};
   switch (k) {
@@ -255,7 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   struct ck_ctx_config ccfg = {0};
   ccfg.dedup_entries = 64;
-  if (ck_ctx_new(&ctx, &ccfg) < 0)
+  if (ck_ctx_new(&ccfg, &ctx) < 0)
     abort();
   fake_now = 1000000;
   rnd_counter = 0;

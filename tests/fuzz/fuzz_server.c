@@ -80,7 +80,7 @@ static void setup(void)
   cfg.max_uploads = 4;
   cfg.max_observers = 16;
   cfg.params.default_leisure_ms = 50;
-  if (ck_ctx_new(&ctx, &cfg) < 0)
+  if (ck_ctx_new(&cfg, &ctx) < 0)
     abort();
   ck_ctx_set_clock(ctx, clock_fn, NULL);
   ck_ctx_set_random(ctx, rnd, NULL);

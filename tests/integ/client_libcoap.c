@@ -96,7 +96,7 @@ static void outcome_free(struct outcome *o)
   memset(o, 0, sizeof *o);
 }
 
-static void on_final(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_final(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   struct outcome *o = user;
   o->callbacks++;
@@ -151,7 +151,7 @@ static bool outcome_done(void *arg)
 /* Sends req on client c and waits at most timeout_ms for the final
  * callback; on timeout the call is cancelled (which ends it at once). A
  * send that fails is an outcome with that error. */
-static void run_call_on(struct ck_client *c, const struct ck_req *req,
+static void run_call_on(struct ck_client *c, const struct ck_client_request *req,
                         struct outcome *o, uint64_t timeout_ms)
 {
   memset(o, 0, sizeof *o);
@@ -168,7 +168,7 @@ static void run_call_on(struct ck_client *c, const struct ck_req *req,
   }
 }
 
-static void run_call(const struct ck_req *req, struct outcome *o,
+static void run_call(const struct ck_client_request *req, struct outcome *o,
                      uint64_t timeout_ms)
 {
   run_call_on(cl, req, o, timeout_ms);
@@ -180,8 +180,8 @@ static void simple(uint8_t method, const char *path, const char *payload,
 {
   char u[256];
   uri(u, sizeof u, path);
-  struct ck_req req;
-  ck_req_init(&req, method, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, method, u);
   req.non = non;
   if (payload) {
     req.payload = payload;
@@ -409,8 +409,8 @@ static void test_concurrent(void)
   for (size_t i = 0; i < 5 && !bad; i++) {
     char u[256];
     uri(u, sizeof u, paths[i]);
-    struct ck_req req;
-    ck_req_init(&req, CK_GET, u);
+    struct ck_client_request req;
+    ck_client_request_init(&req, CK_GET, u);
     if (ck_client_send(cl, &req, on_final, &m.o[i], &calls[i]) < 0)
       bad = "send failed";
   }
@@ -439,8 +439,8 @@ static void test_cancel(void)
 {
   char u[256];
   uri(u, sizeof u, "/async?1");
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, u);
   struct outcome o;
   memset(&o, 0, sizeof o);
   struct ck_call *call;
@@ -482,7 +482,7 @@ struct obs {
   size_t tkl;
 };
 
-static void on_notify(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_notify(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   struct obs *s = user;
   if (r->final) {
@@ -519,8 +519,8 @@ static void test_observe(void)
 {
   char u[256];
   uri(u, sizeof u, "/time");
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, u);
   req.observe = true;
   struct obs s = {.want = 4, .increasing = true};
   struct ck_call *call;
@@ -563,7 +563,7 @@ struct obs_once {
   int err;
 };
 
-static void on_notify_once(struct ck_call *call, const struct ck_resp *r,
+static void on_notify_once(struct ck_call *call, const struct ck_client_response *r,
                            void *user)
 {
   struct obs_once *s = user;
@@ -590,8 +590,8 @@ static void test_observe_reactive(void)
 {
   char u[256];
   uri(u, sizeof u, "/time");
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, u);
   req.observe = true;
   struct obs_once s = {.notifications = 0};
   struct ck_call *call;
@@ -627,7 +627,7 @@ struct obs_blk {
   int err;
 };
 
-static void on_notify_blk(struct ck_call *call, const struct ck_resp *r,
+static void on_notify_blk(struct ck_call *call, const struct ck_client_response *r,
                           void *user)
 {
   (void)call;
@@ -671,8 +671,8 @@ static void test_observe_blockwise(void)
 {
   char u[256], why[160];
   uri(u, sizeof u, "/example_data");
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, u);
   req.observe = true;
   struct obs_blk s;
   memset(&s, 0, sizeof s);
@@ -691,8 +691,8 @@ static void test_observe_blockwise(void)
   else if (s.last_len != 1500)
     bad = "the first body is not 1500 bytes";
   if (!bad) {
-    struct ck_req put;
-    ck_req_init(&put, CK_PUT, u);
+    struct ck_client_request put;
+    ck_client_request_init(&put, CK_PUT, u);
     put.payload = data;
     put.payload_len = sizeof data;
     put.content_format = 0;
@@ -766,8 +766,8 @@ static void test_block(size_t size, uint16_t block_size, const char *label)
   size_t bs = block_size ? block_size : 1024;
   long last = (long)((size + bs - 1) / bs) - 1;
 
-  struct ck_req req;
-  ck_req_init(&req, CK_PUT, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_PUT, u);
   req.payload = data;
   req.payload_len = size;
   req.content_format = 42; /* application/octet-stream */
@@ -783,7 +783,7 @@ static void test_block(size_t size, uint16_t block_size, const char *label)
 
   uint64_t t_down = 0;
   if (!bad) {
-    ck_req_init(&req, CK_GET, u);
+    ck_client_request_init(&req, CK_GET, u);
     req.block_size = block_size;
     t0 = now_ms();
     run_call(&req, &o, 120000);
@@ -821,7 +821,7 @@ static int closed_port_uri(char *u, size_t cap)
 {
   struct ck_ctx *tmp;
   struct ck_addr a;
-  int rc = ck_ctx_new(&tmp, NULL);
+  int rc = ck_ctx_new(NULL, &tmp);
   if (rc < 0)
     return rc;
   if ((rc = ck_addr_parse(&a, "127.0.0.1", 0)) == 0 &&
@@ -842,8 +842,8 @@ static void test_unreachable(void)
     return;
   }
 
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, u);
   struct outcome o;
   uint64_t t0 = now_ms();
   run_call(&req, &o, 10000);
@@ -867,7 +867,7 @@ struct sibling {
   unsigned finals;
 };
 
-static void on_sibling(struct ck_call *call, const struct ck_resp *r,
+static void on_sibling(struct ck_call *call, const struct ck_client_response *r,
                        void *user)
 {
   struct sibling *s = user;
@@ -901,8 +901,8 @@ static void test_unreachable_sibling(void)
     report("unreachable NON, sibling cancelled", "!no free port");
     return;
   }
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, u);
   req.non = true;
   struct sibling s;
   memset(&s, 0, sizeof s);
@@ -930,15 +930,15 @@ static void test_not_found(void)
 {
   char u[256];
   uri(u, sizeof u, "/no/such/resource");
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, u);
-  struct ck_result res;
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, u);
+  struct ck_client_result res;
   int rc = ck_client_do(cl, &req, &res);
   if (rc != 0 || res.err != 0 || res.code != 0x84)
     report("4.04", "!rc %d, err %d, code 0x%02x", rc, res.err, res.code);
   else
     report("4.04", "code 0x84, err 0 (ck_client_do)");
-  ck_result_free(&res);
+  ck_client_result_free(&res);
 }
 
 /* An empty CON is a ping, which libcoap answers with RST (§4.3). */
@@ -946,8 +946,8 @@ static void test_ping(void)
 {
   char u[256];
   uri(u, sizeof u, "/");
-  struct ck_req req;
-  ck_req_init(&req, 0, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, 0, u);
   struct outcome o;
   run_call(&req, &o, 10000);
   if (o.timed_out || o.err != 0)
@@ -968,8 +968,8 @@ static void test_token(void)
   static const size_t lens[2] = {8, 0};
   for (size_t i = 0; i < 2 && !bad; i++) {
     size_t len = lens[i];
-    struct ck_req req;
-    ck_req_init(&req, CK_GET, u);
+    struct ck_client_request req;
+    ck_client_request_init(&req, CK_GET, u);
     req.token = tok8;
     req.token_len = len;
     struct outcome o;
@@ -994,8 +994,8 @@ static void test_size2(void)
 {
   char u[256], why[160];
   uri(u, sizeof u, "/example_data");
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, u);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, u);
   struct ck_opt size2 = {.num = CK_OPT_SIZE2, .len = 0, .val = NULL};
   req.opts = &size2;
   req.nopts = 1;
@@ -1039,7 +1039,7 @@ int main(int argc, char **argv)
     return 2;
   }
   port = argv[1];
-  if (ck_ctx_new(&ctx, NULL) < 0 || ck_client_new(ctx, NULL, &cl) < 0) {
+  if (ck_ctx_new(NULL, &ctx) < 0 || ck_client_new(ctx, NULL, &cl) < 0) {
     fprintf(stderr, "cannot create a context and a client\n");
     return 1;
   }

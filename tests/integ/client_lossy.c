@@ -97,9 +97,9 @@ static void run_gets(struct ck_client *c, const char *base, unsigned n)
       snprintf(uri, sizeof uri, "%s/query?req=%u", base, i);
       snprintf(want, sizeof want, "req=%u", i);
     }
-    struct ck_req r;
-    ck_req_init(&r, CK_GET, uri);
-    struct ck_result res;
+    struct ck_client_request r;
+    ck_client_request_init(&r, CK_GET, uri);
+    struct ck_client_result res;
     double t = mono_ms();
     int rc = ck_client_do(c, &r, &res);
     t = mono_ms() - t;
@@ -111,7 +111,7 @@ static void run_gets(struct ck_client *c, const char *base, unsigned n)
     if (res.body_len != strlen(want) || memcmp(res.body, want, res.body_len))
       fail("GET %s: body '%.*s', expected '%s'", uri, (int)res.body_len,
            (const char *)res.body, want);
-    ck_result_free(&res);
+    ck_client_result_free(&res);
   }
   printf("ok - %u CON GETs through the lossy relay, each with its own "
          "answer (%.1f s, slowest %.0f ms)\n",
@@ -131,21 +131,21 @@ static void run_block(struct ck_client *c, const char *base, size_t len,
   char uri[128];
   snprintf(uri, sizeof uri, "%s/large-update", base);
 
-  struct ck_req r;
-  ck_req_init(&r, CK_PUT, uri);
+  struct ck_client_request r;
+  ck_client_request_init(&r, CK_PUT, uri);
   r.payload = body;
   r.payload_len = len;
   r.content_format = CK_CF_OCTET_STREAM;
-  struct ck_result res;
+  struct ck_client_result res;
   double t = mono_ms();
   int rc = ck_client_do(c, &r, &res);
   if (rc != 0 || res.code != CK_CHANGED)
     fail("PUT %zu bytes: err %s code %u.%02u", len, err_name(rc), res.code >> 5,
          res.code & 31u);
-  ck_result_free(&res);
+  ck_client_result_free(&res);
   double put_s = (mono_ms() - t) / 1000;
 
-  ck_req_init(&r, CK_GET, uri);
+  ck_client_request_init(&r, CK_GET, uri);
   t = mono_ms();
   rc = ck_client_do(c, &r, &res);
   if (rc != 0 || res.code != CK_CONTENT)
@@ -156,7 +156,7 @@ static void run_block(struct ck_client *c, const char *base, size_t len,
   for (size_t i = 0; i < len; i++)
     if (res.body[i] != body[i])
       fail("GET differs from the PUT at byte %zu", i);
-  ck_result_free(&res);
+  ck_client_result_free(&res);
   free(body);
   printf("ok - PUT %zu bytes block-wise (%.1f s) and GET them back "
          "unchanged (%.1f s)\n",
@@ -172,7 +172,7 @@ struct sep_call {
   size_t body_len;
 };
 
-static void on_separate(struct ck_call *call, const struct ck_resp *r,
+static void on_separate(struct ck_call *call, const struct ck_client_response *r,
                         void *user)
 {
   (void)call;
@@ -197,8 +197,8 @@ static void run_separate(struct ck_ctx *ctx, struct ck_client *c,
   ck_ctx_stats(ctx, &before);
   double t0 = mono_ms();
   for (unsigned i = 0; i < n; i++) {
-    struct ck_req r;
-    ck_req_init(&r, CK_GET, uri);
+    struct ck_client_request r;
+    ck_client_request_init(&r, CK_GET, uri);
     int rc = ck_client_send(c, &r, on_separate, &calls[i], NULL);
     if (rc < 0)
       fail("send %s: %s", uri, ck_err_name(rc));
@@ -251,7 +251,7 @@ struct timing {
   double t_final;
 };
 
-static void on_timing(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_timing(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   (void)call;
   struct timing *t = user;
@@ -277,8 +277,8 @@ static int run_timing(struct ck_ctx *ctx, const char *base,
     fail("ck_client_new");
   char uri[128];
   snprintf(uri, sizeof uri, "%s/hello", base);
-  struct ck_req r;
-  ck_req_init(&r, CK_GET, uri);
+  struct ck_client_request r;
+  ck_client_request_init(&r, CK_GET, uri);
   struct timing tm = {0};
   struct ck_call *call;
   /* An application may send long after the loop last ran: the timeouts
@@ -415,7 +415,7 @@ int main(int argc, char **argv)
   setvbuf(stdout, NULL, _IOLBF, 0);
 
   struct ck_ctx *ctx;
-  if (ck_ctx_new(&ctx, NULL) < 0)
+  if (ck_ctx_new(NULL, &ctx) < 0)
     fail("ck_ctx_new");
   rng_state = seed;
   ck_ctx_set_random(ctx, fill_random, &rng_state);

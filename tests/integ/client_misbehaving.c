@@ -30,12 +30,12 @@ static char base[64];
 
 static int run(struct ck_client *cl, uint8_t method, const char *path,
                bool non, const void *payload, size_t len,
-               struct ck_result *res)
+               struct ck_client_result *res)
 {
   char uri[128];
   snprintf(uri, sizeof uri, "%s/%s", base, path);
-  struct ck_req req;
-  ck_req_init(&req, method, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, method, uri);
   req.non = non;
   req.payload = payload;
   req.payload_len = len;
@@ -44,7 +44,7 @@ static int run(struct ck_client *cl, uint8_t method, const char *path,
   return ck_client_do(cl, &req, res);
 }
 
-static bool body_is(const struct ck_result *r, const char *s)
+static bool body_is(const struct ck_client_result *r, const char *s)
 {
   return r->body_len == strlen(s) && memcmp(r->body, s, r->body_len) == 0;
 }
@@ -53,12 +53,12 @@ static bool body_is(const struct ck_result *r, const char *s)
 static void expect_good(struct ck_client *cl, const char *path, bool non,
                         const char *why)
 {
-  struct ck_result r;
+  struct ck_client_result r;
   int rc = run(cl, CK_GET, path, non, NULL, 0, &r);
   CHECK(rc == 0 && r.code == CK_CONTENT && body_is(&r, "good"),
         "%s: %s (rc %d, code %u.%02u, %zu bytes)", path, why, rc,
         r.code >> 5, r.code & 31, r.body_len);
-  ck_result_free(&r);
+  ck_client_result_free(&r);
 }
 
 int main(int argc, char **argv)
@@ -74,10 +74,10 @@ int main(int argc, char **argv)
   /* Short timers: a retransmission within ~150 ms, a timeout in ~1 s. */
   cfg.params.ack_timeout_ms = 100;
   cfg.params.max_retransmit = 2;
-  if (ck_ctx_new(&ctx, NULL) < 0 || ck_client_new(ctx, &cfg, &cl) < 0)
+  if (ck_ctx_new(NULL, &ctx) < 0 || ck_client_new(ctx, &cfg, &cl) < 0)
     return 2;
 
-  struct ck_result r;
+  struct ck_client_result r;
   int rc;
 
   /* 1. §5.3.2: an ACK with our MID but another token is no answer. */
@@ -85,12 +85,12 @@ int main(int argc, char **argv)
   CHECK(rc == CK_ETIMEDOUT && r.body_len == 0,
         "token: a forged piggybacked answer is ignored to the timeout "
         "(rc %s)", ck_err_name(rc));
-  ck_result_free(&r);
+  ck_client_result_free(&r);
   rc = run(cl, CK_GET, "token-late", false, NULL, 0, &r);
   CHECK(rc == 0 && r.code == CK_CONTENT && body_is(&r, "right"),
         "token-late: the CON is retransmitted and the right answer taken "
         "(rc %d, %zu bytes)", rc, r.body_len);
-  ck_result_free(&r);
+  ck_client_result_free(&r);
 
   /* 2. §5.4.1: unknown critical options in a response. */
   expect_good(cl, "crit", false,
@@ -111,19 +111,19 @@ int main(int argc, char **argv)
   CHECK(rc == 0 && r.code == CK_CONTENT && body_is(&r, "fresh:hello"),
         "echo: the request repeated once with Echo, same options and "
         "payload (rc %d, code %u.%02u)", rc, r.code >> 5, r.code & 31);
-  ck_result_free(&r);
+  ck_client_result_free(&r);
   rc = run(cl, CK_GET, "echo-twice", false, NULL, 0, &r);
   CHECK(rc == 0 && r.code == CK_UNAUTHORIZED && body_is(&r, "again"),
         "echo-twice: the second 4.01 with Echo is the answer (code "
         "%u.%02u)", r.code >> 5, r.code & 31);
-  ck_result_free(&r);
+  ck_client_result_free(&r);
   rc = run(cl, CK_GET, "echo-big", false, NULL, 0, &r);
   bool big_ok = rc == 0 && r.code == CK_CONTENT && r.body_len == 3000;
   for (size_t i = 0; big_ok && i < r.body_len; i++)
     big_ok = r.body[i] == 'a' + i % 26;
   CHECK(big_ok, "echo-big: Echo, then a 3000-byte Block2 download (rc %d, "
                 "%zu bytes)", rc, r.body_len);
-  ck_result_free(&r);
+  ck_client_result_free(&r);
   static uint8_t up[3000];
   unsigned long sum = 0;
   for (size_t i = 0; i < sizeof up; i++) {
@@ -136,7 +136,7 @@ int main(int argc, char **argv)
   CHECK(rc == 0 && r.code == CK_CHANGED && body_is(&r, want),
         "echo-up: Echo, then a 3000-byte Block1 upload (rc %d, code "
         "%u.%02u, want %s)", rc, r.code >> 5, r.code & 31, want);
-  ck_result_free(&r);
+  ck_client_result_free(&r);
 
   ck_client_free(cl);
   ck_ctx_free(ctx);

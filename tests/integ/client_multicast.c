@@ -34,7 +34,7 @@ static double mono_ms(void)
   return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-static void on_resp(struct ck_call *call, const struct ck_resp *r, void *user)
+static void on_resp(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   (void)call;
   struct state *s = user;
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
   setvbuf(stdout, NULL, _IOLBF, 0);
   uint32_t window = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 1500;
   struct ck_ctx *ctx;
-  if (ck_ctx_new(&ctx, NULL) < 0) {
+  if (ck_ctx_new(NULL, &ctx) < 0) {
     fprintf(stderr, "client_multicast: ck_ctx_new failed\n");
     return 1;
   }
@@ -78,8 +78,8 @@ int main(int argc, char **argv)
     fprintf(stderr, "client_multicast: %s\n", ck_strerror(rc));
     return 1;
   }
-  struct ck_req r;
-  ck_req_init(&r, CK_GET, argv[1]);
+  struct ck_client_request r;
+  ck_client_request_init(&r, CK_GET, argv[1]);
   struct state s = {0};
   double t0 = mono_ms();
   rc = ck_client_send(c, &r, on_resp, &s, NULL);

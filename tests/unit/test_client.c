@@ -45,7 +45,7 @@ struct seen {
   uint32_t observe;
 };
 
-static void cb(struct ck_call *call, const struct ck_resp *r, void *user)
+static void cb(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   (void)call;
   struct seen *s = user;
@@ -67,7 +67,7 @@ static int setup(void **state)
   struct ck_client_config cfg = {0};
   cfg.params.ack_timeout_ms = 1000;
   cfg.params.max_retransmit = 3;
-  assert_int_equal(ck_ctx_new(&ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &ctx), 0);
   ck_ctx_set_clock(ctx, clock_fn, NULL);
   ck_ctx_set_random(ctx, fixed_random, NULL);
   assert_int_equal(ck_client_new(ctx, &cfg, &cl), 0);
@@ -144,8 +144,8 @@ static struct ck_call *get(const char *path, bool observe, struct seen *s)
 {
   char uri[128];
   snprintf(uri, sizeof uri, "%s%s", base, path);
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   req.observe = observe;
   struct ck_call *call;
   assert_int_equal(ck_client_send(cl, &req, cb, s, &call), 0);
@@ -357,8 +357,8 @@ static void test_ping_and_errors(void **state)
   struct seen s = {0};
   char uri[128];
   snprintf(uri, sizeof uri, "%s/", base);
-  struct ck_req req;
-  ck_req_init(&req, CK_CODE_EMPTY, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_CODE_EMPTY, uri);
   assert_int_equal(ck_client_send(cl, &req, cb, &s, NULL), 0);
   assert_true(server_recv());
   assert_int_equal(rx.code, 0);
@@ -367,21 +367,21 @@ static void test_ping_and_errors(void **state)
   assert_int_equal(s.finals, 1);
   assert_int_equal(s.err, 0);
 
-  ck_req_init(&req, CK_GET, "http://example.com/");
+  ck_client_request_init(&req, CK_GET, "http://example.com/");
   assert_int_equal(ck_client_send(cl, &req, cb, &s, NULL), CK_EURI_SCHEME);
   /* RFC 1035 §2.3.4: no name is longer than 253 characters. */
   char longhost[300];
   snprintf(longhost, sizeof longhost, "coap://%0254d/x", 0);
-  ck_req_init(&req, CK_GET, longhost);
+  ck_client_request_init(&req, CK_GET, longhost);
   assert_int_equal(ck_client_send(cl, &req, cb, &s, NULL), CK_EURI_HOST);
-  ck_req_init(&req, CK_GET, "coap://[::1/x");
+  ck_client_request_init(&req, CK_GET, "coap://[::1/x");
   assert_true(ck_client_send(cl, &req, cb, &s, NULL) < 0);
   assert_int_equal(s.calls, 1);
   /* A name is resolved on the loop: the call starts, and what becomes
    * of it reaches the callback (test_client_resolve.c); cancelled while
    * resolving, it ends at once, once. */
   struct ck_call *call = NULL;
-  ck_req_init(&req, CK_GET, "coap://host.invalid./x");
+  ck_client_request_init(&req, CK_GET, "coap://host.invalid./x");
   assert_int_equal(ck_client_send(cl, &req, cb, &s, &call), 0);
   assert_int_equal(s.calls, 1);
   ck_call_cancel(call, false);
@@ -440,8 +440,8 @@ static void test_many_calls_by_token(void **state)
   snprintf(uri, sizeof uri, "%s/m", base);
   for (int i = 0; i < N; i++) {
     uint8_t tok[2] = {(uint8_t)(i >> 8), (uint8_t)i};
-    struct ck_req req;
-    ck_req_init(&req, CK_GET, uri);
+    struct ck_client_request req;
+    ck_client_request_init(&req, CK_GET, uri);
     req.non = true; /* NON: not held back by NSTART */
     req.token = tok;
     req.token_len = sizeof tok;
@@ -496,12 +496,12 @@ static void test_many_calls_by_token(void **state)
 /* ck_client_do() whose loop fails: the call is cancelled before it
  * returns, so it neither goes on retransmitting nor fires its callback
  * later into the dead frame. */
-static void do_with_loop_error(struct ck_result *res)
+static void do_with_loop_error(struct ck_client_result *res)
 {
   char uri[128];
   snprintf(uri, sizeof uri, "%s/a", base);
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   int efd = ck_ctx_fd(ctx);
   int saved = dup(efd);
   assert_true(saved >= 0);
@@ -520,7 +520,7 @@ static void test_do_loop_error_cancels(void **state)
   assert_true(server_recv());
   reply(CK_TYPE_ACK, CK_CONTENT, -1, -1, "w");
   assert_int_equal(s.finals, 1);
-  struct ck_result res;
+  struct ck_client_result res;
   do_with_loop_error(&res);
   assert_true(res.err < 0);
   assert_int_not_equal(res.err, CK_ECANCELED);
@@ -533,7 +533,7 @@ static void test_do_loop_error_cancels(void **state)
   ck_client_free(cl);
   cl = NULL;
   assert_int_equal(res.err, 12345);
-  ck_result_free(&res);
+  ck_client_result_free(&res);
 }
 
 /* Public functions refuse NULL pointers instead of crashing, and bad
@@ -583,24 +583,24 @@ static void test_null_and_bad_params(void **state)
 
   assert_int_equal(ck_ctx_new(NULL, NULL), CK_EINVAL);
   struct ck_ctx *x = NULL;
-  assert_int_equal(ck_ctx_new(&x, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &x), 0);
   assert_int_equal(ck_ctx_listen(NULL, &a), CK_EINVAL);
   assert_int_equal(ck_ctx_listen(x, NULL), CK_EINVAL);
   struct ck_client *c = NULL;
   assert_int_equal(ck_client_new(NULL, NULL, &c), CK_EINVAL);
   assert_int_equal(ck_client_new(x, NULL, NULL), CK_EINVAL);
   assert_int_equal(ck_client_new(x, NULL, &c), 0);
-  struct ck_req req;
-  ck_req_init(NULL, CK_GET, "coap://127.0.0.1/");
-  ck_req_init(&req, CK_GET, "coap://127.0.0.1/");
+  struct ck_client_request req;
+  ck_client_request_init(NULL, CK_GET, "coap://127.0.0.1/");
+  ck_client_request_init(&req, CK_GET, "coap://127.0.0.1/");
   assert_int_equal(ck_client_send(NULL, &req, cb, NULL, NULL), CK_EINVAL);
   assert_int_equal(ck_client_send(c, NULL, cb, NULL, NULL), CK_EINVAL);
   assert_int_equal(ck_client_send(c, &req, NULL, NULL, NULL), CK_EINVAL);
-  struct ck_result res;
+  struct ck_client_result res;
   assert_int_equal(ck_client_do(NULL, &req, &res), CK_EINVAL);
   assert_int_equal(ck_client_do(c, NULL, &res), CK_EINVAL);
   assert_int_equal(ck_client_do(c, &req, NULL), CK_EINVAL);
-  ck_result_free(NULL);
+  ck_client_result_free(NULL);
   ck_call_cancel(NULL, true);
   assert_int_equal(ck_call_token(NULL, buf), 0);
   assert_int_equal(ck_call_mid(NULL), 0);
@@ -622,7 +622,7 @@ static void test_null_and_bad_params(void **state)
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     struct ck_ctx_config cc = {.params = bad[i]};
     struct ck_ctx *y = NULL;
-    assert_int_equal(ck_ctx_new(&y, &cc), CK_EINVAL);
+    assert_int_equal(ck_ctx_new(&cc, &y), CK_EINVAL);
     assert_null(y);
     struct ck_client_config kc = {.params = bad[i]};
     c = NULL;

@@ -63,7 +63,7 @@ static void h_get(struct ck_resource *r, const struct ck_request *req,
 static void server_start(const char *ip, uint16_t port)
 {
   memset(&S, 0, sizeof S);
-  assert_int_equal(ck_ctx_new(&S.ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &S.ctx), 0);
   struct ck_addr a;
   assert_int_equal(ck_addr_parse(&a, ip, port), 0);
   assert_int_equal(ck_ctx_listen(S.ctx, &a), 0);
@@ -94,7 +94,7 @@ struct seen {
   uint64_t at; /* when the final callback fired */
 };
 
-static void cb(struct ck_call *call, const struct ck_resp *r, void *user)
+static void cb(struct ck_call *call, const struct ck_client_response *r, void *user)
 {
   (void)call;
   struct seen *s = user;
@@ -142,7 +142,7 @@ static void client_new(void)
 {
   dns_use();
   nsent = 0;
-  assert_int_equal(ck_ctx_new(&ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &ctx), 0);
   struct ck_client_config cfg = {0};
   cfg.params.ack_timeout_ms = ACK_MS;
   cfg.params.ack_random_factor = 1.0f;
@@ -198,8 +198,8 @@ static struct ck_call *send_get(const char *host, uint16_t port,
 {
   char uri[128];
   snprintf(uri, sizeof uri, "coap://%s:%u/%s", host, port, path);
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   req.non = non;
   req.observe = observe;
   struct ck_call *call = NULL;
@@ -398,10 +398,10 @@ static void test_no_such_name(void **state)
   pump_for(50);
   assert_int_equal(s.calls, 1);
   /* Bad URIs are still refused by ck_client_send itself. */
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, "coap://[::1/x");
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, "coap://[::1/x");
   assert_true(ck_client_send(cl, &req, cb, &s, NULL) < 0);
-  ck_req_init(&req, CK_GET, "coap://a%3Ab/x");
+  ck_client_request_init(&req, CK_GET, "coap://a%3Ab/x");
   assert_int_equal(ck_client_send(cl, &req, cb, &s, NULL), CK_EURI_HOST);
   assert_int_equal(s.calls, 1);
 }
@@ -611,18 +611,18 @@ static void test_do_with_name(void **state)
    * this thread: so names whose calls end without it. */
   char uri[64];
   snprintf(uri, sizeof uri, "coap://dead.test:%u/hello", S.port);
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
-  struct ck_result res;
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
+  struct ck_client_result res;
   uint64_t t0 = now_ms();
   assert_int_equal(ck_client_do(cl, &req, &res), CK_EUNREACH);
   assert_int_equal(res.err, CK_EUNREACH);
   assert_true(now_ms() - t0 < ACK_MS);
-  ck_result_free(&res);
+  ck_client_result_free(&res);
   snprintf(uri, sizeof uri, "coap://nx.test:%u/hello", S.port);
-  ck_req_init(&req, CK_GET, uri);
+  ck_client_request_init(&req, CK_GET, uri);
   assert_int_equal(ck_client_do(cl, &req, &res), CK_EURI_HOST);
-  ck_result_free(&res);
+  ck_client_result_free(&res);
 }
 
 int main(void)

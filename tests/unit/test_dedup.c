@@ -99,7 +99,7 @@ static int setup(void **state)
   F = &f;
   struct ck_ctx_config cfg = {0};
   cfg.dedup_max_bytes = cap_bytes;
-  assert_int_equal(ck_ctx_new(&f.ctx, &cfg), 0);
+  assert_int_equal(ck_ctx_new(&cfg, &f.ctx), 0);
   ck_ctx_set_clock(f.ctx, clock_fn, NULL);
   ck_ctx_set_random(f.ctx, zero_random, NULL);
   struct ck_addr a;

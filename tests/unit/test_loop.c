@@ -59,7 +59,7 @@ static void on_timer(struct ck_timer *t, void *user)
 static struct ck_ctx *new_ctx(void)
 {
   struct ck_ctx *ctx;
-  assert_int_equal(ck_ctx_new(&ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &ctx), 0);
   ck_ctx_set_clock(ctx, clock_fn, NULL);
   return ctx;
 }
@@ -167,7 +167,7 @@ static void test_watch_reports_and_pauses(void **state)
 {
   (void)state;
   struct ck_ctx *ctx;
-  assert_int_equal(ck_ctx_new(&ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &ctx), 0);
   int p1[2], p2[2];
   assert_int_equal(pipe2(p1, O_NONBLOCK), 0);
   assert_int_equal(pipe2(p2, O_NONBLOCK), 0);
@@ -212,7 +212,7 @@ static void test_watch_reports_and_pauses(void **state)
   ck_ctx_free(ctx);
 }
 
-static void on_resp(struct ck_call *call, const struct ck_resp *r, void *u)
+static void on_resp(struct ck_call *call, const struct ck_client_response *r, void *u)
 {
   (void)call;
   (void)r;
@@ -223,7 +223,7 @@ static void test_send_outside_loop_leaves_at_once(void **state)
 {
   (void)state;
   struct ck_ctx *ctx;
-  assert_int_equal(ck_ctx_new(&ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &ctx), 0);
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   struct ck_addr a;
   assert_int_equal(ck_addr_parse(&a, "127.0.0.1:0", 0), 0);
@@ -235,8 +235,8 @@ static void test_send_outside_loop_leaves_at_once(void **state)
   snprintf(uri, sizeof uri, "coap://%s/x", host);
   struct ck_client *c;
   assert_int_equal(ck_client_new(ctx, NULL, &c), 0);
-  struct ck_req req;
-  ck_req_init(&req, CK_GET, uri);
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
   assert_int_equal(ck_client_send(c, &req, on_resp, NULL, NULL), 0);
   /* No ck_ctx_process() in between: the datagram is already sent. */
   struct pollfd p = {.fd = fd, .events = POLLIN};

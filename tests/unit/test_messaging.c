@@ -34,7 +34,7 @@ struct fx {
 
 static void fx_init(struct fx *f)
 {
-  assert_int_equal(ck_ctx_new(&f->ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &f->ctx), 0);
   struct ck_addr a;
   assert_int_equal(ck_addr_parse(&a, "127.0.0.1:0", 0), 0);
   assert_int_equal(ck_ctx_listen(f->ctx, &a), 0);

@@ -138,7 +138,7 @@ static void pump_for(struct ck_ctx *ctx, unsigned ms)
 static struct ck_ctx *new_ctx(void)
 {
   struct ck_ctx *ctx;
-  assert_int_equal(ck_ctx_new(&ctx, NULL), 0);
+  assert_int_equal(ck_ctx_new(NULL, &ctx), 0);
   return ctx;
 }
 

@@ -86,7 +86,7 @@ static int setup(void **state)
   cfg.dedup_entries = dedup_entries;
   cfg.remember_idempotent = remember_idempotent;
   cfg.max_body = 4096;
-  ck_ctx_new(&f.ctx, &cfg);
+  ck_ctx_new(&cfg, &f.ctx);
   ck_ctx_set_clock(f.ctx, clock_fn, NULL);
   ck_ctx_set_random(f.ctx, zero_random, NULL);
   struct ck_addr a;
