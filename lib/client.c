@@ -1,6 +1,11 @@
 /* The client: clients and their endpoints, and calls (one request and
  * its answers) from ck_client_send() to the final callback.
  *
+ * A host name in the URI is resolved on the loop (resolve.h), never
+ * blocking it: the call waits in state RESOLVING, then tries the name's
+ * addresses in turn until one answers ("addresses" below). A literal
+ * address is sent to at once.
+ *
  * A call keeps its request as a template (options and payload) so that
  * it can send it again with other Block1/Block2/Observe values:
  * block-wise uploads (RFC 7959 §2.5) and downloads (§2.4),
@@ -10,7 +15,6 @@
  * wait in state QUEUED. A call ends exactly once, in ck__call_finish(),
  * which fires the final callback, frees the call and starts a queued one.
  */
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +54,8 @@ int ck_client_new(struct ck_ctx *ctx, const struct ck_client_config *cfg,
     free(c);
     return CK_EINVAL;
   }
+  c->params_short = *p;
+  c->params_short.max_retransmit = 0;
   c->ctx = ctx;
   c->next = ctx->clients;
   ctx->clients = c;
@@ -144,26 +150,17 @@ static int add_opt(struct ck_call *call, size_t *used, size_t cap,
   return 0;
 }
 
-static int resolve(const struct ck_uri *u, struct ck_addr *out)
+/* The URI's host as text (percent-decoded), for ck_addr_parse() or the
+ * resolver. RFC 1035 §2.3.4: a name is at most 253 characters as text;
+ * an IPv6 literal with a zone is shorter. */
+static int host_text(const struct ck_uri *u, char *out, size_t cap)
 {
-  char host[300];
-  int n = ck_uri_pct_decode(u->host, u->host_len, host, sizeof host - 1);
+  int n = ck_uri_pct_decode(u->host, u->host_len, out, cap - 1);
   if (n < 0)
     return n;
-  host[n] = '\0';
-  if (ck_addr_parse(out, host, u->port) == 0)
-    return 0;
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res;
-  if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+  if (n == 0 || n > 253)
     return CK_EURI_HOST;
-  memset(out, 0, sizeof *out);
-  memcpy(&out->u, res->ai_addr, res->ai_addrlen);
-  out->len = res->ai_addrlen;
-  if (out->u.sa.sa_family == AF_INET6)
-    out->u.in6.sin6_port = htons(u->port);
-  else
-    out->u.in4.sin_port = htons(u->port);
-  freeaddrinfo(res);
+  out[n] = '\0';
   return 0;
 }
 
@@ -252,14 +249,17 @@ static enum ck__call_state first_state(const struct ck_call *call)
 }
 
 /* The CON calls in flight to p, for NSTART. A registered observation
- * does not count: it may last forever. */
+ * does not count: it may last forever. Nor does a call still resolving
+ * its host: it has no server yet, and sends nothing; it joins the count
+ * (or the queue) of the address it is about to send to, and leaves it
+ * when it moves on to its next address. */
 static unsigned active_to(const struct ck_client *c, const struct ck_addr *p)
 {
   unsigned n = 0;
   for (const struct ck_call *x = c->calls; x; x = x->next)
-    if (x->state != CK__CALL_QUEUED && x->state != CK__CALL_DONE &&
-        !x->non && !x->multicast && !x->registered &&
-        ck_addr_equal(&x->peer, p))
+    if (x->state != CK__CALL_RESOLVING && x->state != CK__CALL_QUEUED &&
+        x->state != CK__CALL_DONE && !x->non && !x->multicast &&
+        !x->registered && ck_addr_equal(&x->peer, p))
       n++;
   return n;
 }
@@ -279,6 +279,116 @@ void ck__client_start_queued(struct ck_client *c, const struct ck_addr *peer)
     if (rc < 0)
       ck__call_finish(oldest, rc, NULL, NULL);
   }
+}
+
+/* --- addresses ---
+ *
+ * A host name may have several addresses (resolve.h: up to
+ * CK__RESOLVE_MAX_ADDRS, best first by RFC 6724). The call sends to
+ * addrs[0]; when that exchange fails without a word from the address,
+ * because an ICMP error said it is unreachable (CK_EUNREACH) or because
+ * it never answered (CK_ETIMEDOUT), the call moves on to the next address
+ * with a fresh Message ID, the endpoint of that address's family and its
+ * timers started afresh (the token stays: it is the same request). It
+ * fails only when the last address failed, with that address's error.
+ * A response of any code or an RST is an answer, not a failure; so is
+ * an empty ACK: once an address has answered anything the call stays
+ * with it (moving on then could perform a non-idempotent request twice,
+ * or lose a block-wise transfer or an observation half-way).
+ *
+ * How long an address gets: the last one (the only one, for a literal or
+ * a name with one address) gets the whole exchange, MAX_RETRANSMIT
+ * retransmissions of a CON or MAX_TRANSMIT_WAIT for a NON, as always.
+ * Each address before it gets a short attempt: one transmission and
+ * the first ACK timeout (a CON without retransmissions, a NON waits
+ * ACK_TIMEOUT * ACK_RANDOM_FACTOR), 2 to 3 s with the defaults. A full
+ * MAX_TRANSMIT_WAIT (93 s) per address would make a dead first address
+ * cost a minute and a half; RFC 7252 §4.2's first timeout is the time in
+ * which a live server is expected to answer, and a single lost datagram
+ * costs only the move to the next address, which is most often the same
+ * server under another family. ICMP errors skip an address at once. */
+
+/* Keeps what the call may try: a multicast first address is the group
+ * the call is for, alone (RFC 7252 §8.1: NON, not observed); multicast
+ * addresses after a unicast one are dropped, as a unicast request cannot
+ * move on to a group. */
+static void take_addrs(struct ck_call *call, const struct ck_addr *a, size_t n)
+{
+  call->naddrs = 0;
+  for (size_t i = 0; i < n && call->naddrs < CK__RESOLVE_MAX_ADDRS; i++)
+    if (i == 0 || !ck_addr_is_multicast(&a[i]))
+      call->addrs[call->naddrs++] = a[i];
+  call->multicast = ck_addr_is_multicast(&call->addrs[0]);
+  if (call->multicast) {
+    call->naddrs = 1;
+    call->non = true;
+    call->observe = false;
+  }
+}
+
+/* Sends the call to addrs[cur], or queues it there for NSTART. An
+ * address of a family this host has no socket for (IPv6 disabled) is
+ * skipped as if unreachable. Returns 0, or the error that ends the
+ * call. */
+static int aim(struct ck_call *call)
+{
+  struct ck_client *c = call->cl;
+  int rc;
+  for (;;) {
+    call->peer = call->addrs[call->cur];
+    rc = endpoint(c, call->peer.u.sa.sa_family, &call->ep);
+    if (rc == 0 || call->cur + 1 >= call->naddrs)
+      break;
+    call->cur++;
+  }
+  if (rc < 0)
+    return rc;
+  call->heard = false;
+  call->t_first = ck__loop_now(&c->ctx->loop);
+  /* The call counts itself: queue when others already fill NSTART. */
+  call->state = first_state(call);
+  if (!call->non && !call->multicast &&
+      active_to(c, &call->peer) > c->cfg.nstart) {
+    call->state = CK__CALL_QUEUED;
+    return 0;
+  }
+  return ck__call_transmit(call);
+}
+
+static void on_resolved(void *user, int err, const struct ck_addr *addrs,
+                        size_t n)
+{
+  struct ck_call *call = user;
+  call->rreq = NULL;
+  if (err == 0) {
+    take_addrs(call, addrs, n);
+    err = aim(call);
+  }
+  if (err < 0)
+    ck__call_finish(call, err, NULL, NULL);
+}
+
+void ck__call_fail(struct ck_call *call, int err)
+{
+  if ((err != CK_ETIMEDOUT && err != CK_EUNREACH) || !ck__call_short(call) ||
+      call->state == CK__CALL_DONE || call->state == CK__CALL_CANCELLING) {
+    ck__call_finish(call, err, NULL, NULL);
+    return;
+  }
+  struct ck_client *c = call->cl;
+  struct ck_addr left = call->peer;
+  ck__timer_stop(&c->ctx->loop, &call->timer);
+  if (call->con) {
+    ck__con_cancel(c->ctx, call->con);
+    call->con = NULL;
+  }
+  call->cur++;
+  int rc = aim(call);
+  if (rc < 0)
+    ck__call_finish(call, rc, NULL, NULL);
+  /* The call no longer counts at the address it left: a call queued
+   * there may start. */
+  ck__client_start_queued(c, &left);
 }
 
 int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
@@ -309,18 +419,17 @@ int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
                   (req->method == CK_GET || req->method == CK_FETCH);
   call->pending_seq = -1;
   call->tok.call = call->alt.call = call;
-  if ((rc = resolve(&u, &call->peer)) < 0 ||
-      (rc = endpoint(c, call->peer.u.sa.sa_family, &call->ep)) < 0 ||
+  char host[300];
+  struct ck_addr lit;
+  if ((rc = host_text(&u, host, sizeof host)) < 0 ||
       (!call->ping && (rc = make_template(call, req, &u)) < 0)) {
     call_free(call);
     return rc;
   }
-  call->multicast = ck_addr_is_multicast(&call->peer);
-  if (call->multicast) {
-    /* RFC 7252 §8.1: multicast requests are NON and not observed. */
-    call->non = true;
-    call->observe = false;
-  }
+  /* A literal needs no resolver, and is sent at once. */
+  bool literal = ck_addr_parse(&lit, host, u.port) == 0;
+  if (literal)
+    take_addrs(call, &lit, 1);
   if (req->token) {
     memcpy(call->tok.bytes, req->token, req->token_len);
     call->tok.len = (uint8_t)req->token_len;
@@ -338,6 +447,14 @@ int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
   call->szx1 = call->szx2 = (uint8_t)szx;
   call->explicit_block = bs != 1024;
   ck__random(c->ctx, call->req_tag, sizeof call->req_tag);
+  /* A name: the answer comes through on_resolved(), from the loop. What
+   * goes wrong from here on reaches the final callback. */
+  if (!literal &&
+      (rc = ck__resolve_start(c->ctx, host, u.port, AF_UNSPEC, on_resolved,
+                              call, &call->rreq)) < 0) {
+    call_free(call);
+    return rc;
+  }
 
   link_call(c, call);
   c->stats.requests++;
@@ -345,20 +462,13 @@ int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
    * clock: timeouts and the RTT count from now, not from then. */
   ck__loop_update(&c->ctx->loop);
   call->t_first = ck__loop_now(&c->ctx->loop);
-  /* The call counts itself: queue when others already fill NSTART. */
-  call->state = first_state(call);
-  if (!call->non && !call->multicast &&
-      active_to(c, &call->peer) > c->cfg.nstart)
-    call->state = CK__CALL_QUEUED;
-  if (call->state != CK__CALL_QUEUED) {
-    rc = ck__call_transmit(call);
-    if (rc < 0) {
-      /* Nothing went out: undo, and cb never fires. */
-      ck__timer_stop(&c->ctx->loop, &call->timer);
-      unlink_call(call);
-      call_free(call);
-      return rc;
-    }
+  call->state = CK__CALL_RESOLVING;
+  if (literal && (rc = aim(call)) < 0) {
+    /* Nothing went out: undo, and cb never fires. */
+    ck__timer_stop(&c->ctx->loop, &call->timer);
+    unlink_call(call);
+    call_free(call);
+    return rc;
   }
   if (out)
     *out = call;
@@ -404,7 +514,15 @@ void ck__call_finish(struct ck_call *call, int err, const struct ck_msg *m,
     return;
   struct ck_client *c = call->cl;
   struct ck_ctx *ctx = c->ctx;
+  /* A call that never got as far as an address held no NSTART slot. */
+  bool placed = call->state != CK__CALL_RESOLVING;
   call->state = CK__CALL_DONE;
+  if (call->rreq) {
+    /* Before the callback, which may free what the resolver would call
+     * back into. */
+    ck__resolve_cancel(call->rreq);
+    call->rreq = NULL;
+  }
   ck__timer_stop(&ctx->loop, &call->timer);
   if (call->con) {
     ck__con_cancel(ctx, call->con);
@@ -414,7 +532,8 @@ void ck__call_finish(struct ck_call *call, int err, const struct ck_msg *m,
   struct ck_addr peer = call->peer;
   unlink_call(call);
   call_free(call);
-  ck__client_start_queued(c, &peer);
+  if (placed)
+    ck__client_start_queued(c, &peer);
 }
 
 /* --- cancel and accessors --- */

@@ -16,6 +16,7 @@
 #include "coapkit/client.h"
 #include "coapkit/opt.h"
 #include "exchange.h"
+#include "resolve.h"
 
 enum {
   CK__TMPL_OPTS = 48, /* options of a request template */
@@ -67,6 +68,9 @@ struct ck_client {
   struct ck__ep *ep4, *ep6;
   struct ck_call *calls; /* newest first */
   struct ck__tokens tokens;
+  /* cfg.params without retransmissions: the CON of a short attempt at
+   * an address that is not a call's last (see ck__call_short). */
+  struct ck_params params_short;
   struct ck_client_stats stats;
   struct ck__trace_tp trace4, trace6;
 };
@@ -76,6 +80,7 @@ struct ck_client {
  * out; while call->con is set, its ACK is awaited (RFC 7252 §4.2),
  * otherwise a separate or NON response (§5.2.2, §5.2.3). */
 enum ck__call_state {
+  CK__CALL_RESOLVING,     /* the host name is being resolved (resolve.h) */
   CK__CALL_QUEUED,        /* held back by NSTART (§4.7) */
   CK__CALL_REQUESTING,    /* the request is out */
   CK__CALL_UPLOADING,     /* a Block1 block is out (RFC 7959 §2.5) */
@@ -98,8 +103,15 @@ struct ck_call {
   ck_client_response_cb cb;
   void *user;
   struct ck__ep *ep;
-  struct ck_addr peer;
+  struct ck_addr peer;  /* addrs[cur]; all zero while RESOLVING */
   struct ck__con *con;  /* the CON whose ACK is awaited, or NULL */
+  struct ck__resolve_req *rreq; /* while RESOLVING */
+  /* The addresses of the host, best first; the call tries them in turn
+   * until one answers (client.c, "addresses"). heard: addrs[cur] has
+   * answered something, so the call stays with it. */
+  struct ck_addr addrs[CK__RESOLVE_MAX_ADDRS];
+  uint8_t naddrs, cur;
+  bool heard;
   enum ck__call_state state;
   uint8_t cancel_after; /* enum ck__cancel_after */
   bool in_cb;           /* inside cb: cancel waits for it to return */
@@ -148,9 +160,19 @@ static inline bool ck__call_outstanding(const struct ck_call *call)
          call->state != CK__CALL_OBSERVING;
 }
 
-/* client.c */
+/* True while the call gives its address a short attempt: it has not
+ * heard from it, and another address is left to try. */
+static inline bool ck__call_short(const struct ck_call *call)
+{
+  return !call->heard && call->cur + 1 < call->naddrs;
+}
+
+/* client.c. ck__call_fail() ends the call with err, unless err says the
+ * current address never answered (CK_ETIMEDOUT, CK_EUNREACH) and the
+ * call may move on to its next address, which it then does. */
 void ck__call_finish(struct ck_call *call, int err, const struct ck_msg *m,
                      const struct ck_addr *from);
+void ck__call_fail(struct ck_call *call, int err);
 void ck__call_deliver(struct ck_call *call, const struct ck_msg *m,
                       const struct ck_addr *from, bool final, int err);
 void ck__client_start_queued(struct ck_client *c, const struct ck_addr *peer);

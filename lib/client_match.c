@@ -119,7 +119,8 @@ static struct ck_call *match_in(struct ck_client *c,
   for (struct ck__tok *e = t->buckets[h]; e; e = e->next) {
     struct ck_call *x = e->call;
     if (e->len != m->tkl || memcmp(e->bytes, m->token, m->tkl) != 0 ||
-        x->state == CK__CALL_QUEUED || x->state == CK__CALL_DONE || x->ping)
+        x->state == CK__CALL_RESOLVING || x->state == CK__CALL_QUEUED ||
+        x->state == CK__CALL_DONE || x->ping)
       continue;
     /* §5.3.2: the token and the endpoint must both match; a group
      * request is answered by members' own addresses. */
@@ -216,6 +217,6 @@ void ck__client_icmp(struct ck_ctx *ctx, const struct ck_addr *peer, int err)
     if (!x)
       return;
     x->marked = false;
-    ck__call_finish(x, err, NULL, NULL);
+    ck__call_fail(x, err); /* a NON call may move on to its next address */
   }
 }

@@ -90,8 +90,12 @@ static int send_msg(struct ck_call *call, const struct send_opts *so)
   if (con) {
     if (call->con)
       ck__con_cancel(ctx, call->con);
+    /* An address that is not the call's last gets one transmission
+     * (client.c, "addresses"). */
     call->con = ck__con_send(ctx, call->ep, &call->peer, buf, (size_t)n,
-                             &c->cfg.params, on_con, call);
+                             ck__call_short(call) ? &c->params_short
+                                                  : &c->cfg.params,
+                             on_con, call);
     if (!call->con)
       return CK_ENOMEM;
     ck__con_count_into(call->con, &c->stats.retransmits);
@@ -102,11 +106,15 @@ static int send_msg(struct ck_call *call, const struct send_opts *so)
   if (rc < 0)
     return rc;
   /* A NON request has no ACK: wait as long as a CON could take
-   * (MAX_TRANSMIT_WAIT), or the multicast response window. */
+   * (MAX_TRANSMIT_WAIT), or the multicast response window; at an
+   * address that is not the call's last, as long as a CON's first
+   * timeout may be (client.c, "addresses"). */
   const struct ck_params *p = &c->cfg.params;
   uint64_t wait = call->multicast ? c->cfg.max_server_response_delay_ms
-                                  : ck_params_max_transmit_span(p) * 2 +
-                                      p->ack_timeout_ms;
+                  : ck__call_short(call)
+                    ? (uint64_t)((double)p->ack_timeout_ms *
+                                 p->ack_random_factor)
+                    : ck_params_max_transmit_span(p) * 2 + p->ack_timeout_ms;
   ck__timer_start(&ctx->loop, &call->timer, wait, ck__call_on_timer);
   return 0;
 }
@@ -178,6 +186,7 @@ void ck__call_response(struct ck_call *call, const struct ck_msg *m,
                        const struct ck_addr *from)
 {
   struct ck_ctx *ctx = call->cl->ctx;
+  call->heard = true; /* the call stays with this address */
   if (!call->multicast)
     ck__timer_stop(&ctx->loop, &call->timer);
   if (call->ping) {
@@ -220,17 +229,20 @@ static void on_con(struct ck_ctx *ctx, void *user, int result,
   call->con = NULL;
   if (result == CK_ECANCELED)
     return; /* the context is closing; ck_client_free() reports it */
-  if (ack)
+  if (ack) {
     ck__trace_in(call->cl, &call->peer, ack);
+    call->heard = true; /* even an empty ACK binds the call to it */
+  }
   if (result < 0) {
     if (call->ping && result == CK_ERESET) {
       /* RFC 7252 §4.3: RST answers a ping. */
       ck__call_finish(call, 0, NULL, &call->peer);
       return;
     }
-    ck__call_finish(call,
-                    call->state == CK__CALL_CANCELLING ? CK_ECANCELED : result,
-                    NULL, NULL);
+    if (call->state == CK__CALL_CANCELLING)
+      ck__call_finish(call, CK_ECANCELED, NULL, NULL);
+    else
+      ck__call_fail(call, result); /* perhaps on to the next address */
     return;
   }
   if (ack->code != CK_CODE_EMPTY) {
@@ -265,5 +277,7 @@ void ck__call_on_timer(struct ck__timer *t)
       ck__call_finish(call, rc, NULL, NULL);
     return;
   }
-  ck__call_finish(call, CK_ETIMEDOUT, NULL, NULL);
+  /* No response to a NON, or no separate response after an empty ACK
+   * (the latter ends the call: the address has answered). */
+  ck__call_fail(call, CK_ETIMEDOUT);
 }

@@ -115,7 +115,8 @@ struct ck_client_response {
   const struct ck_addr *peer; /* who answered (multicast: each server) */
   bool has_observe;
   uint32_t observe;         /* the notification's sequence number */
-  uint64_t rtt_ms;          /* from the first transmission to this answer */
+  uint64_t rtt_ms;          /* from the first transmission to this answer
+                             * (to the address that answered) */
 };
 
 typedef void (*ck_client_response_cb)(struct ck_call *call,
@@ -123,8 +124,34 @@ typedef void (*ck_client_response_cb)(struct ck_call *call,
                                       void *user);
 
 /* Starts a call. Returns 0 and, if out is not NULL, stores the handle;
- * or a negative error (bad URI, unknown host, out of memory), in which
- * case cb never fires. */
+ * or a negative error, in which case cb never fires: CK_EINVAL (a bad
+ * argument, or a CK_DNS_SERVERS that does not parse), a URI error
+ * (CK_EURI_SCHEME, CK_EURI_HOST for a host that is no name and no
+ * address, ...), CK_ENOMEM, or, for a host name,
+ * CK_EFULL (too many resolutions in flight) or CK_ESYS (the resolver
+ * would not start).
+ *
+ * A literal IPv4/IPv6 address is sent to at once. A host name is
+ * resolved on the context's loop, never blocking it (/etc/hosts, then
+ * DNS; CK_DNS_SERVERS in the environment overrides resolv.conf's
+ * servers): the call returns 0 at once, and what goes wrong later
+ * reaches the final callback, exactly once, like any other error:
+ * CK_EURI_HOST (no such name, or no address), CK_ETIMEDOUT (no DNS
+ * server answered within 5 s), CK_EUNREACH (every DNS server refused).
+ * Cancelling the call or freeing the client while it resolves fires the
+ * final callback with CK_ECANCELED then, and the resolution's answer is
+ * never delivered.
+ *
+ * A name's addresses (up to 8, best first by RFC 6724) are tried in
+ * turn: when the current one never answered, because an ICMP error said
+ * it is unreachable (CK_EUNREACH) or because it stayed silent
+ * (CK_ETIMEDOUT), the request goes to the next one; the call fails only
+ * when the last one failed, with that one's error. Any response, an RST
+ * or an empty ACK binds the call to the address that sent it. The last
+ * address gets the whole exchange (the params' MAX_RETRANSMIT), each one
+ * before it a single transmission and the first ACK timeout. resp->peer
+ * names the address that answered, or for an error the last one
+ * tried. */
 CK_EXPORT int ck_client_send(struct ck_client *c,
                              const struct ck_client_request *req,
                              ck_client_response_cb cb, void *user,

@@ -371,11 +371,27 @@ static void test_ping_and_errors(void **state)
 
   ck_client_request_init(&req, CK_GET, "http://example.com/");
   assert_int_equal(ck_client_send(cl, &req, cb, &s, NULL), CK_EURI_SCHEME);
-  ck_client_request_init(&req, CK_GET, "coap://host.invalid./x");
+  /* RFC 1035 §2.3.4: no name is longer than 253 characters. */
+  char longhost[300];
+  snprintf(longhost, sizeof longhost, "coap://%0254d/x", 0);
+  ck_client_request_init(&req, CK_GET, longhost);
   assert_int_equal(ck_client_send(cl, &req, cb, &s, NULL), CK_EURI_HOST);
   ck_client_request_init(&req, CK_GET, "coap://[::1/x");
   assert_true(ck_client_send(cl, &req, cb, &s, NULL) < 0);
   assert_int_equal(s.calls, 1);
+  /* A name is resolved on the loop: the call starts, and what becomes
+   * of it reaches the callback (test_client_resolve.c); cancelled while
+   * resolving, it ends at once, once. */
+  struct ck_call *call = NULL;
+  ck_client_request_init(&req, CK_GET, "coap://host.invalid./x");
+  assert_int_equal(ck_client_send(cl, &req, cb, &s, &call), 0);
+  assert_int_equal(s.calls, 1);
+  ck_call_cancel(call, false);
+  assert_int_equal(s.calls, 2);
+  assert_int_equal(s.finals, 2);
+  assert_int_equal(s.err, CK_ECANCELED);
+  ck_ctx_process(ctx, 0);
+  assert_int_equal(s.calls, 2);
 }
 
 static void test_block2_download(void **state)

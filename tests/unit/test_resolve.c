@@ -1,8 +1,9 @@
 /* The resolver (lib/resolve.c) against real sockets: the hosts file for
- * "localhost", and a small DNS server of our own on 127.0.0.1, run in a
- * thread so that a resolver that blocked the loop would show as a stalled
- * ck_ctx_process, not as a deadlock. c-ares is pointed at it with
- * CK_DNS_SERVERS. Names it knows (every other name is NXDOMAIN):
+ * "localhost", and a small DNS server of our own on 127.0.0.1
+ * (dns_server.h), run in a thread so that a resolver that blocked the
+ * loop would show as a stalled ck_ctx_process, not as a deadlock. c-ares
+ * is pointed at it with CK_DNS_SERVERS. Names it knows (every other name
+ * is NXDOMAIN):
  *   multi.test  A 127.0.0.2, 127.0.0.3, 127.0.0.4; AAAA ::1
  *   v4.test     A 127.0.0.5; no AAAA (NODATA)
  *   dup.test    A 127.0.0.2, 127.0.0.3, 127.0.0.2
@@ -30,236 +31,53 @@
 #include "../../lib/ctx.h"
 #include "../../lib/resolve.h"
 
-enum { SLOW_MS = 600, MAX_HELD = 160 };
+#include "dns_server.h"
 
-static uint64_t now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+enum { SLOW_MS = DNS_SLOW_MS };
 
-/* ---- the DNS server ---- */
-
-struct held {
-  uint64_t due;
-  struct sockaddr_storage to;
-  socklen_t tolen;
-  size_t len;
-  uint8_t buf[512];
+static const struct dns_name names[] = {
+  {.name = "multi.test",
+   .a = {"127.0.0.2", "127.0.0.3", "127.0.0.4"},
+   .aaaa = {"::1"}},
+  {.name = "v4.test", .a = {"127.0.0.5"}},
+  {.name = "dup.test", .a = {"127.0.0.2", "127.0.0.3", "127.0.0.2"}},
+  {.name = "many.test",
+   .a = {"127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4", "127.0.1.5",
+         "127.0.1.6", "127.0.1.7", "127.0.1.8", "127.0.1.9", "127.0.1.10",
+         "127.0.1.11", "127.0.1.12"}},
+  {.name = "slow.test", .a = {"127.0.0.9"}, .slow = true},
+  {.name = NULL},
 };
-
-static struct {
-  int fd;
-  uint16_t port;
-  pthread_t th;
-  atomic_bool stop;
-  atomic_uint queries;  /* every datagram received */
-  atomic_uint answered; /* every answer sent, held ones included */
-  atomic_uint holding;  /* answers held back, not sent yet */
-  struct held held[MAX_HELD];
-  unsigned nheld;
-} dns;
-
-static size_t put16(uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-  return 2;
-}
-
-/* Appends one answer record (the name is a pointer to the question). */
-static size_t rr(uint8_t *p, uint16_t type, const void *rdata, uint16_t len)
-{
-  size_t o = put16(p, 0xc00c);
-  o += put16(p + o, type);
-  o += put16(p + o, 1); /* IN */
-  o += put16(p + o, 0);
-  o += put16(p + o, 60); /* TTL */
-  o += put16(p + o, len);
-  memcpy(p + o, rdata, len);
-  return o + len;
-}
-
-static size_t a_rr(uint8_t *p, const char *ip)
-{
-  struct in_addr a;
-  assert_int_equal(inet_pton(AF_INET, ip, &a), 1);
-  return rr(p, 1, &a, 4);
-}
-
-static size_t aaaa_rr(uint8_t *p, const char *ip)
-{
-  struct in6_addr a;
-  assert_int_equal(inet_pton(AF_INET6, ip, &a), 1);
-  return rr(p, 28, &a, 16);
-}
-
-/* Builds the answer to query q into out; returns its length (0: drop)
- * and sets *slow for names answered late. */
-static size_t answer(const uint8_t *q, size_t qlen, uint8_t *out, bool *slow)
-{
-  char name[256];
-  size_t nlen = 0, o = 12;
-  *slow = false;
-  if (qlen < 17)
-    return 0;
-  while (o < qlen && q[o] != 0) {
-    size_t l = q[o];
-    if (l > 63 || o + 1 + l >= qlen || nlen + l + 1 >= sizeof name)
-      return 0;
-    if (nlen)
-      name[nlen++] = '.';
-    memcpy(name + nlen, q + o + 1, l);
-    nlen += l;
-    o += 1 + l;
-  }
-  name[nlen] = '\0';
-  if (o + 5 > qlen)
-    return 0;
-  uint16_t qtype = (uint16_t)(q[o + 1] << 8 | q[o + 2]);
-  size_t qend = o + 5;
-
-  uint8_t an[400];
-  size_t alen = 0;
-  unsigned count = 0, rcode = 0;
-  if (!strcasecmp(name, "multi.test")) {
-    if (qtype == 1) {
-      alen += a_rr(an + alen, "127.0.0.2");
-      alen += a_rr(an + alen, "127.0.0.3");
-      alen += a_rr(an + alen, "127.0.0.4");
-      count = 3;
-    } else if (qtype == 28) {
-      alen += aaaa_rr(an + alen, "::1");
-      count = 1;
-    }
-  } else if (!strcasecmp(name, "v4.test")) {
-    if (qtype == 1) {
-      alen += a_rr(an + alen, "127.0.0.5");
-      count = 1;
-    }
-  } else if (!strcasecmp(name, "dup.test")) {
-    if (qtype == 1) {
-      alen += a_rr(an + alen, "127.0.0.2");
-      alen += a_rr(an + alen, "127.0.0.3");
-      alen += a_rr(an + alen, "127.0.0.2");
-      count = 3;
-    }
-  } else if (!strcasecmp(name, "many.test")) {
-    if (qtype == 1) {
-      for (unsigned i = 1; i <= 12; i++) {
-        char ip[32];
-        snprintf(ip, sizeof ip, "127.0.1.%u", i);
-        alen += a_rr(an + alen, ip);
-      }
-      count = 12;
-    }
-  } else if (!strcasecmp(name, "slow.test")) {
-    *slow = true;
-    if (qtype == 1) {
-      alen += a_rr(an + alen, "127.0.0.9");
-      count = 1;
-    }
-  } else {
-    rcode = 3; /* NXDOMAIN */
-  }
-  memcpy(out, q, qend);
-  out[2] = (uint8_t)(0x84 | (q[2] & 0x01)); /* QR, AA, RD as asked */
-  out[3] = (uint8_t)(0x80 | rcode);         /* RA */
-  put16(out + 4, 1);
-  put16(out + 6, (uint16_t)count);
-  put16(out + 8, 0);
-  put16(out + 10, 0);
-  memcpy(out + qend, an, alen);
-  return qend + alen;
-}
-
-static void *dns_main(void *arg)
-{
-  (void)arg;
-  /* Bounded by the stop flag, which teardown sets. */
-  while (!atomic_load(&dns.stop)) {
-    struct pollfd p = {.fd = dns.fd, .events = POLLIN};
-    if (poll(&p, 1, 5) > 0) {
-      uint8_t q[512], out[512];
-      struct sockaddr_storage from;
-      socklen_t fl = sizeof from;
-      ssize_t n = recvfrom(dns.fd, q, sizeof q, 0, (struct sockaddr *)&from,
-                           &fl);
-      if (n > 0) {
-        atomic_fetch_add(&dns.queries, 1);
-        bool slow;
-        size_t len = answer(q, (size_t)n, out, &slow);
-        if (len && slow && dns.nheld < MAX_HELD) {
-          struct held *h = &dns.held[dns.nheld++];
-          h->due = now_ms() + SLOW_MS;
-          h->to = from;
-          h->tolen = fl;
-          h->len = len;
-          memcpy(h->buf, out, len);
-          atomic_fetch_add(&dns.holding, 1);
-        } else if (len) {
-          sendto(dns.fd, out, len, 0, (struct sockaddr *)&from, fl);
-          atomic_fetch_add(&dns.answered, 1);
-        }
-      }
-    }
-    uint64_t now = now_ms();
-    for (unsigned i = 0; i < dns.nheld;) {
-      struct held *h = &dns.held[i];
-      if (h->due > now) {
-        i++;
-        continue;
-      }
-      sendto(dns.fd, h->buf, h->len, 0, (struct sockaddr *)&h->to, h->tolen);
-      atomic_fetch_add(&dns.answered, 1);
-      atomic_fetch_sub(&dns.holding, 1);
-      dns.held[i] = dns.held[--dns.nheld];
-    }
-  }
-  return NULL;
-}
 
 /* A UDP socket on 127.0.0.1 with an ephemeral port. */
 static int udp_bound(uint16_t *port)
 {
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  *port = 0;
+  int fd = udp_bound_at("127.0.0.1", port);
   assert_true(fd >= 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET};
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-  socklen_t l = sizeof sa;
-  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &l), 0);
-  *port = ntohs(sa.sin_port);
   return fd;
 }
 
 static void use_servers(const char *csv)
 {
-  assert_int_equal(setenv("CK_DNS_SERVERS", csv, 1), 0);
+  dns_use_servers(csv);
 }
 
 static void use_our_server(void)
 {
-  char csv[64];
-  snprintf(csv, sizeof csv, "127.0.0.1:%u", dns.port);
-  use_servers(csv);
+  dns_use();
 }
 
 static int group_setup(void **state)
 {
   (void)state;
-  dns.fd = udp_bound(&dns.port);
-  atomic_store(&dns.stop, false);
-  return pthread_create(&dns.th, NULL, dns_main, NULL);
+  return dns_start(names);
 }
 
 static int group_teardown(void **state)
 {
   (void)state;
-  atomic_store(&dns.stop, true);
-  pthread_join(dns.th, NULL);
-  close(dns.fd);
+  dns_stop();
   return 0;
 }
 
