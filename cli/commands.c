@@ -301,8 +301,9 @@ static void failed(struct run *r, int err)
     }
     return;
   }
+  /* A name that does not resolve comes back here, from the loop. */
   fprintf(stderr, "%s%s %s: %s\n", r->s->tag, r->what, r->uri,
-          ck_strerror(err));
+          err == CK_EURI_HOST ? "cannot resolve the host" : ck_strerror(err));
   r->status = CLI_EXIT_TRANSPORT;
 }
 
@@ -534,10 +535,13 @@ static int send_and_wait(struct run *r, const struct ck_client_request *req)
   }
   int rc = ck_client_send(s->client, req, on_answer, r, &r->call);
   if (rc < 0) {
+    /* Synchronous errors are the URI's own (a malformed host is a usage
+     * error) or the resolver's failing to start. */
     fprintf(stderr, "%s%s %s: %s\n", s->tag, r->what, r->uri,
-            rc == CK_EURI_HOST ? "cannot resolve the host" : ck_strerror(rc));
-    return rc == CK_EURI_HOST || rc == CK_ESYS ? CLI_EXIT_TRANSPORT
-                                               : CLI_EXIT_USAGE;
+            ck_strerror(rc));
+    return rc == CK_ESYS || rc == CK_EFULL || rc == CK_ENOMEM
+               ? CLI_EXIT_TRANSPORT
+               : CLI_EXIT_USAGE;
   }
   pump(r);
   return r->status;
