@@ -116,23 +116,20 @@ int ck_msg_parse(struct ck_msg *m, const void *buf, size_t len)
   return 0;
 }
 
-void ck_opt_iter_init(struct ck_opt_iter *it, const struct ck_msg *m)
+/* The option walk without argument checks, for the lookups below and,
+ * through ck_opt_iter_init()/ck_opt_next(), for callers, which the public
+ * functions check once. Inlined: the request path runs it several times
+ * per request. */
+static inline void iter_init(struct ck_opt_iter *it, const struct ck_msg *m)
 {
-  if (!it)
-    return;
-  if (!m) {
-    it->p = it->end = NULL;
-    it->num = 0;
-    return;
-  }
   it->p = m->opts;
   it->end = m->opts ? m->opts + m->opts_len : NULL;
   it->num = 0;
 }
 
-bool ck_opt_next(struct ck_opt_iter *it, struct ck_opt *out)
+static inline bool iter_next(struct ck_opt_iter *it, struct ck_opt *out)
 {
-  if (!it || !out || it->p == NULL || it->p >= it->end)
+  if (it->p == NULL || it->p >= it->end)
     return false;
   uint8_t b = *it->p++;
   /* The parse validated every option, so the extensions are present. */
@@ -146,14 +143,33 @@ bool ck_opt_next(struct ck_opt_iter *it, struct ck_opt *out)
   return true;
 }
 
+void ck_opt_iter_init(struct ck_opt_iter *it, const struct ck_msg *m)
+{
+  if (!it)
+    return;
+  if (!m) {
+    it->p = it->end = NULL;
+    it->num = 0;
+    return;
+  }
+  iter_init(it, m);
+}
+
+bool ck_opt_next(struct ck_opt_iter *it, struct ck_opt *out)
+{
+  if (!it || !out)
+    return false;
+  return iter_next(it, out);
+}
+
 int ck_msg_opt(const struct ck_msg *m, uint16_t num, struct ck_opt *out)
 {
   struct ck_opt_iter it;
   struct ck_opt o;
   if (!m || !out)
     return CK_EINVAL;
-  ck_opt_iter_init(&it, m);
-  while (ck_opt_next(&it, &o)) {
+  iter_init(&it, m);
+  while (iter_next(&it, &o)) {
     if (o.num == num) {
       *out = o;
       return 0;
@@ -181,8 +197,10 @@ unsigned ck_msg_opt_count(const struct ck_msg *m, uint16_t num)
   struct ck_opt_iter it;
   struct ck_opt o;
   unsigned n = 0;
-  ck_opt_iter_init(&it, m);
-  while (ck_opt_next(&it, &o)) {
+  if (!m)
+    return 0;
+  iter_init(&it, m);
+  while (iter_next(&it, &o)) {
     if (o.num == num)
       n++;
     else if (o.num > num)
