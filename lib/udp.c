@@ -17,8 +17,16 @@
 #include "coapkit/error.h"
 #include "ctx.h"
 
+enum { MAX_REFUSED = 8 };
+
 struct udp_ep {
   struct ck__ep ep; /* first: the seam passes struct ck__ep pointers */
+  /* Destinations the kernel refused to send to (no route, a broadcast
+   * address), told to the messaging layer from a timer: a flush can run
+   * inside ck_client_send(), where no callback may fire. */
+  struct ck__timer refused_timer;
+  unsigned nrefused;
+  struct ck_addr refused[MAX_REFUSED];
   struct mmsghdr smsg[CK__BATCH];
   struct iovec siov[CK__BATCH];
   struct ck_addr sto[CK__BATCH];
@@ -63,6 +71,38 @@ static int udp_out_commit(struct ck__ep *base, const struct ck_addr *to,
   return 0;
 }
 
+/* A send refused this way will be refused again: the peer is as good as
+ * unreachable. (ENOBUFS and the like are passing: plain loss.) */
+static bool refused_for_good(int e)
+{
+  return e == ENETUNREACH || e == EHOSTUNREACH || e == EACCES ||
+         e == EADDRNOTAVAIL || e == EAFNOSUPPORT || e == EPERM;
+}
+
+static void tell_refused(struct ck__timer *t)
+{
+  struct udp_ep *ep =
+    (struct udp_ep *)((char *)t - offsetof(struct udp_ep, refused_timer));
+  struct ck_addr list[MAX_REFUSED];
+  unsigned n = ep->nrefused;
+  memcpy(list, ep->refused, n * sizeof list[0]);
+  ep->nrefused = 0;
+  for (unsigned i = 0; i < n; i++)
+    ck__input_icmp(&ep->ep, &list[i], NULL, 0, CK_EUNREACH);
+}
+
+static void note_refused(struct udp_ep *ep, const struct ck_addr *to)
+{
+  for (unsigned i = 0; i < ep->nrefused; i++)
+    if (ck_addr_equal(&ep->refused[i], to))
+      return;
+  if (ep->nrefused == MAX_REFUSED)
+    return; /* the rest time out like lost datagrams */
+  ep->refused[ep->nrefused++] = *to;
+  if (!ck__timer_active(&ep->refused_timer))
+    ck__timer_start(&ep->ep.ctx->loop, &ep->refused_timer, 0, tell_refused);
+}
+
 static void udp_flush(struct ck__ep *base)
 {
   struct udp_ep *ep = udp(base);
@@ -79,7 +119,11 @@ static void udp_flush(struct ck__ep *base)
     if (n < 0 && errno == EINTR)
       continue;
     /* A datagram the kernel refuses (no buffer, unreachable peer) is
-     * lost like any datagram; skip it and count it. */
+     * lost like any datagram; skip it and count it. When the peer cannot
+     * be reached at all, say so as an ICMP error would, so that a call
+     * moves on to its next address at once. */
+    if (n < 0 && refused_for_good(errno))
+      note_refused(ep, &ep->sto[off]);
     b->ctx->stats.tx_dropped++;
     off++;
   }
@@ -88,6 +132,7 @@ static void udp_flush(struct ck__ep *base)
 
 static void udp_free(struct ck__ep *ep)
 {
+  ck__timer_stop(&ep->ctx->loop, &udp(ep)->refused_timer);
   if (ep->io.fd >= 0) {
     ck__backend_del(&ep->ctx->loop, &ep->io);
     close(ep->io.fd);

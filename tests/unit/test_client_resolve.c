@@ -307,6 +307,28 @@ static void test_first_unreachable(void **state)
   assert_int_equal(S.gets, 2);
 }
 
+/* The kernel refuses to send to the address (a broadcast address
+ * without SO_BROADCAST: EACCES, on any host): no datagram leaves and no
+ * ICMP comes back, and still the call fails at once as unreachable
+ * instead of retransmitting into nothing until its exchange times out.
+ * (For a name, c-ares already sorts such addresses last.) */
+static void test_refused_by_kernel(void **state)
+{
+  (void)state;
+  for (int non = 0; non <= 1; non++) {
+    struct seen s;
+    uint64_t t0 = now_ms();
+    send_get("255.255.255.255", S.port, "hello", non, false, &s);
+    assert_true(pump(&s, 3000));
+    uint64_t took = s.at - t0;
+    print_message("%s: send refused by the kernel, failed after %llu ms\n",
+                  non ? "NON" : "CON", (unsigned long long)took);
+    assert_int_equal(s.finals, 1);
+    assert_int_equal(s.err, CK_EUNREACH);
+    assert_true(took < ACK_MS / 2);
+  }
+}
+
 /* The first address reads and never answers: the call gives it one
  * transmission and one ACK_TIMEOUT, then asks the second. */
 static void test_first_silent(void **state)
@@ -632,6 +654,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_first_unreachable, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_first_silent, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_refused_by_kernel, setup,
+                                    teardown),
     cmocka_unit_test_setup_teardown(test_all_fail, setup, teardown),
     cmocka_unit_test_setup_teardown(test_no_such_name, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cancel_while_resolving, setup,
