@@ -52,8 +52,7 @@ static void on_answer(struct ck_call *call, const struct ck_client_response *r,
   fflush(stdout);
 }
 
-static void command(struct ck_client *client, const char *uri,
-                    const char *line)
+static void command(struct ck_client *client, const char *uri, const char *line)
 {
   lines++;
   if (strncmp(line, "get", 3) != 0)
@@ -117,8 +116,8 @@ int main(int argc, char **argv)
   bool input = true;
   while (input || pending > 0) {
     struct pollfd fds[2] = {
-      {.fd = ck_ctx_fd(ctx), .events = POLLIN},
-      {.fd = input ? STDIN_FILENO : -1, .events = POLLIN},
+        {.fd = ck_ctx_fd(ctx), .events = POLLIN},
+        {.fd = input ? STDIN_FILENO : -1, .events = POLLIN},
     };
     if (poll(fds, 2, ck_ctx_timeout(ctx)) < 0 && errno != EINTR) {
       perror("poll");

@@ -131,8 +131,7 @@ int ck_watch_new(struct ck_ctx *ctx, int fd, unsigned events, ck_watch_cb cb,
 
 int ck_watch_set(struct ck_watch *w, unsigned events)
 {
-  if (!w || !w->io.cb ||
-      (events & ~(unsigned)(CK_WATCH_READ | CK_WATCH_WRITE)))
+  if (!w || !w->io.cb || (events & ~(unsigned)(CK_WATCH_READ | CK_WATCH_WRITE)))
     return CK_EINVAL;
   struct ck__loop *l = &w->ctx->loop;
   int rc = 0;

@@ -135,8 +135,8 @@ void ck__timer_stop(struct ck__loop *l, struct ck__timer *t)
   t->child = t->next = t->prev = NULL;
 }
 
-void ck__timer_start(struct ck__loop *l, struct ck__timer *t,
-                     uint64_t delay_ms, ck__timer_cb cb)
+void ck__timer_start(struct ck__loop *l, struct ck__timer *t, uint64_t delay_ms,
+                     ck__timer_cb cb)
 {
   ck__timer_stop(l, t);
   t->due = l->now + delay_ms;

@@ -28,8 +28,8 @@ void ck__send_empty(struct ck__ep *ep, const struct ck_addr *to, uint8_t type,
   (void)ck__ep_send(ep, to, m, sizeof m);
 }
 
-int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to,
-                const uint8_t *buf, size_t len)
+int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to, const uint8_t *buf,
+                size_t len)
 {
   size_t cap;
   uint8_t *out = ep->tp->out_begin(ep, &cap);
@@ -88,8 +88,8 @@ void ck__input(struct ck__ep *ep, const struct ck_addr *from,
     ctx->stats.rx_malformed++;
     /* §4.2/§4.3: a CON with a format error is rejected with RST;
      * anything else is silently dropped. */
-    if (rc != CK_EMSG_SHORT && rc != CK_EMSG_VERSION &&
-        m.type == CK_TYPE_CON && !mc)
+    if (rc != CK_EMSG_SHORT && rc != CK_EMSG_VERSION && m.type == CK_TYPE_CON &&
+        !mc)
       ck__send_empty(ep, from, CK_TYPE_RST, m.mid);
     return;
   }

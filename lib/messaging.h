@@ -30,8 +30,8 @@ void ck__input_icmp(struct ck__ep *ep, const struct ck_addr *peer,
  * the protocol, a datagram the network lost: a CON is retransmitted, a
  * NON or an ACK is repeated when the peer repeats its message. So most
  * callers rightly go on (and say so with a (void) cast). */
-int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to,
-                const uint8_t *buf, size_t len);
+int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to, const uint8_t *buf,
+                size_t len);
 
 /* Sends an empty ACK or RST with mid. */
 void ck__send_empty(struct ck__ep *ep, const struct ck_addr *to, uint8_t type,

@@ -28,7 +28,7 @@ struct mid_slot {
 };
 
 struct ck__mids {
-  uint32_t nsets; /* a power of two */
+  uint32_t nsets;         /* a power of two */
   struct mid_slot *slots; /* nsets * WAYS */
 };
 

@@ -36,8 +36,7 @@ struct ck__ep;
 struct ck__transport {
   const char *name;
   uint8_t *(*out_begin)(struct ck__ep *ep, size_t *cap);
-  int (*out_commit)(struct ck__ep *ep, const struct ck_addr *to,
-                    size_t len);
+  int (*out_commit)(struct ck__ep *ep, const struct ck_addr *to, size_t len);
   void (*flush)(struct ck__ep *ep);
   /* Joins a multicast group; NULL when the transport cannot (DTLS). */
   int (*join)(struct ck__ep *ep, const char *group, const char *ifname);

@@ -66,8 +66,7 @@ CK_EXPORT void ck_timer_free(struct ck_timer *t);
  * out NULL, fd negative, an unknown event bit), CK_ENOMEM or CK_ESYS
  * (errno set, e.g. EEXIST for an fd already watched). */
 CK_EXPORT int ck_watch_new(struct ck_ctx *ctx, int fd, unsigned events,
-                           ck_watch_cb cb, void *user,
-                           struct ck_watch **out);
+                           ck_watch_cb cb, void *user, struct ck_watch **out);
 
 /* Changes the events w waits for (0 pauses it). Returns 0, CK_EINVAL (w
  * NULL, an unknown event bit) or CK_ESYS (errno set). */

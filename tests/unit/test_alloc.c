@@ -173,7 +173,7 @@ static void test_request_path_allocates_nothing(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_request_path_allocates_nothing),
+      cmocka_unit_test(test_request_path_allocates_nothing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,9 +173,9 @@ static void test_watch_reports_and_pauses(void **state)
   assert_int_equal(pipe2(p2, O_NONBLOCK), 0);
   struct wctx a = {.fd = p1[0]}, b = {.fd = p2[0]};
   assert_int_equal(
-    ck_watch_new(ctx, p1[0], CK_WATCH_READ, on_watch, &a, &a.self), 0);
+      ck_watch_new(ctx, p1[0], CK_WATCH_READ, on_watch, &a, &a.self), 0);
   assert_int_equal(
-    ck_watch_new(ctx, p2[0], CK_WATCH_READ, on_watch, &b, &b.self), 0);
+      ck_watch_new(ctx, p2[0], CK_WATCH_READ, on_watch, &b, &b.self), 0);
   /* Both readable in one iteration; whichever runs first frees the
    * other, which must then not run (nor crash under ASan). */
   a.other = b.self;
@@ -262,10 +262,10 @@ static void test_send_outside_loop_leaves_at_once(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_timers_fire_in_due_order),
-    cmocka_unit_test(test_timer_repeats_and_frees_itself),
-    cmocka_unit_test(test_watch_reports_and_pauses),
-    cmocka_unit_test(test_send_outside_loop_leaves_at_once),
+      cmocka_unit_test(test_timers_fire_in_due_order),
+      cmocka_unit_test(test_timer_repeats_and_frees_itself),
+      cmocka_unit_test(test_watch_reports_and_pauses),
+      cmocka_unit_test(test_send_outside_loop_leaves_at_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,9 +198,9 @@ static void test_unbuildable_answer_is_500(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_mids_per_peer),
-    cmocka_unit_test(test_icmp_ends_observation),
-    cmocka_unit_test(test_unbuildable_answer_is_500),
+      cmocka_unit_test(test_mids_per_peer),
+      cmocka_unit_test(test_icmp_ends_observation),
+      cmocka_unit_test(test_unbuildable_answer_is_500),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
