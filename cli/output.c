@@ -394,6 +394,18 @@ static cJSON *json_links(const uint8_t *p, size_t n)
   return arr;
 }
 
+/* Writes j as one line of o->out and frees it. */
+static void json_emit(struct cli_out *o, cJSON *j)
+{
+  char *s = cJSON_PrintUnformatted(j);
+  if (s) {
+    fprintf(o->out, "%s\n", s);
+    cJSON_free(s);
+  }
+  cJSON_Delete(j);
+  fflush(o->out);
+}
+
 void cli_out_json(struct cli_out *o, const struct ck_client_response *r,
                   bool links)
 {
@@ -431,13 +443,7 @@ void cli_out_json(struct cli_out *o, const struct ck_client_response *r,
     cJSON_AddStringToObject(j, "payload", "");
   if (links && cli_msg_cf(m) == CK_CF_LINK_FORMAT)
     cJSON_AddItemToObject(j, "links", json_links(r->body, r->body_len));
-  char *s = cJSON_PrintUnformatted(j);
-  if (s) {
-    fprintf(o->out, "%s\n", s);
-    cJSON_free(s);
-  }
-  cJSON_Delete(j);
-  fflush(o->out);
+  json_emit(o, j);
 }
 
 /* --- the shell's view --- */
@@ -615,11 +621,5 @@ void cli_out_json_ping(struct cli_out *o, const char *uri,
   cJSON_AddStringToObject(
       j, "type", r->msg ? ck_type_name((enum ck_type)r->msg->type) : "RST");
   cJSON_AddNumberToObject(j, "rtt_ms", (double)r->rtt_ms);
-  char *s = cJSON_PrintUnformatted(j);
-  if (s) {
-    fprintf(o->out, "%s\n", s);
-    cJSON_free(s);
-  }
-  cJSON_Delete(j);
-  fflush(o->out);
+  json_emit(o, j);
 }
