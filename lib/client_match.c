@@ -162,8 +162,8 @@ bool ck__client_input(struct ck_ctx *ctx, struct ck__ep *ep,
                                          : ctx->non_lifetime,
                   &err);
   if (m->type == CK_TYPE_CON) {
-    uint8_t ack[4] = {CK_COAP_VERSION << 6 | CK_TYPE_ACK << 4, 0,
-                      (uint8_t)(m->mid >> 8), (uint8_t)m->mid};
+    uint8_t ack[4];
+    ck__empty_msg(ack, CK_TYPE_ACK, m->mid);
     /* A lost ACK is repaired by the server's retransmission, which the
      * dedup entry answers: a failed send needs nothing more. */
     (void)ck__ep_send(ep, from, ack, sizeof ack);
@@ -198,9 +198,9 @@ void ck__client_rst(struct ck_ctx *ctx, const struct ck_addr *from,
 
 void ck__client_icmp(struct ck_ctx *ctx, const struct ck_addr *peer, int err)
 {
-  /* CON calls fail through their pending transmission... */
-  ck__con_fail_peer(ctx, peer, err);
-  /* ...and calls waiting for that peer's response directly. A final
+  /* CON calls failed already, through their pending transmission
+   * (ck__input_icmp() fails the peer's CONs first); calls waiting for
+   * that peer's response are failed here directly. A final
    * callback may cancel other calls (freeing them) or start new ones, so
    * no list pointer survives a finish: mark the calls this error
    * concerns, then finish the marked ones one at a time, each found

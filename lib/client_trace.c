@@ -78,8 +78,8 @@ void ck__trace_rst_in(struct ck_client *c, const struct ck_addr *from,
 {
   if (!c->cfg.trace)
     return;
-  uint8_t rst[4] = {CK_COAP_VERSION << 6 | CK_TYPE_RST << 4, 0,
-                    (uint8_t)(mid >> 8), (uint8_t)mid};
+  uint8_t rst[4];
+  ck__empty_msg(rst, CK_TYPE_RST, mid);
   struct ck_msg m;
   if (ck_msg_parse(&m, rst, sizeof rst) == 0)
     c->cfg.trace(c->cfg.trace_user, false, from, &m);

@@ -76,9 +76,7 @@ static int send_msg(struct ck_call *call, const struct send_opts *so)
   uint16_t mid = ck__next_mid(ctx, &call->peer);
   int n;
   if (call->ping) {
-    uint8_t ping[4] = {CK_COAP_VERSION << 6 | CK_TYPE_CON << 4, 0,
-                       (uint8_t)(mid >> 8), (uint8_t)mid};
-    memcpy(buf, ping, 4);
+    ck__empty_msg(buf, CK_TYPE_CON, mid);
     n = 4;
   } else {
     n = build(call, buf, sizeof buf, con ? CK_TYPE_CON : CK_TYPE_NON, mid, so);

@@ -20,11 +20,19 @@
 #include "exchange.h"
 #include "srv.h"
 
+void ck__empty_msg(uint8_t out[4], uint8_t type, uint16_t mid)
+{
+  out[0] = (uint8_t)(CK_COAP_VERSION << 6 | type << 4);
+  out[1] = CK_CODE_EMPTY;
+  out[2] = (uint8_t)(mid >> 8);
+  out[3] = (uint8_t)mid;
+}
+
 void ck__send_empty(struct ck__ep *ep, const struct ck_addr *to, uint8_t type,
                     uint16_t mid)
 {
-  uint8_t m[4] = {(uint8_t)(CK_COAP_VERSION << 6 | type << 4), 0,
-                  (uint8_t)(mid >> 8), (uint8_t)mid};
+  uint8_t m[4];
+  ck__empty_msg(m, type, mid);
   (void)ck__ep_send(ep, to, m, sizeof m);
 }
 
@@ -124,11 +132,8 @@ void ck__input(struct ck__ep *ep, const struct ck_addr *from,
   ck__server_request(ep, from, &m, mc);
 }
 
-void ck__input_icmp(struct ck__ep *ep, const struct ck_addr *peer,
-                    const uint8_t *orig, size_t len, int err)
+void ck__input_icmp(struct ck__ep *ep, const struct ck_addr *peer, int err)
 {
-  (void)orig;
-  (void)len;
   struct ck_ctx *ctx = ep->ctx;
   /* The port is closed or the host unreachable: pending CONs to it fail
    * at once (the client's calls and the server's CON notifications), and

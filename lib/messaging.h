@@ -19,10 +19,8 @@ void ck__input(struct ck__ep *ep, const struct ck_addr *from,
                const uint8_t *buf, size_t len, bool dst_multicast);
 
 /* From transports: an ICMP error (err, e.g. CK_EUNREACH) arrived for a
- * datagram we sent to peer; orig is the start of that datagram when the
- * transport has it (len may be 0). */
-void ck__input_icmp(struct ck__ep *ep, const struct ck_addr *peer,
-                    const uint8_t *orig, size_t len, int err);
+ * datagram we sent to peer, or the kernel refused to send to it. */
+void ck__input_icmp(struct ck__ep *ep, const struct ck_addr *peer, int err);
 
 /* Sends one datagram (copied) on ep. Inside a loop iteration it joins the
  * endpoint's batch; outside, it leaves before this returns (ctx.h).
@@ -32,6 +30,9 @@ void ck__input_icmp(struct ck__ep *ep, const struct ck_addr *peer,
  * callers rightly go on (and say so with a (void) cast). */
 int ck__ep_send(struct ck__ep *ep, const struct ck_addr *to, const uint8_t *buf,
                 size_t len);
+
+/* Writes the 4 bytes of an empty message (ACK, RST, or a CON ping). */
+void ck__empty_msg(uint8_t out[4], uint8_t type, uint16_t mid);
 
 /* Sends an empty ACK or RST with mid. */
 void ck__send_empty(struct ck__ep *ep, const struct ck_addr *to, uint8_t type,
@@ -61,7 +62,8 @@ void ck__observe_peer_gone(struct ck_ctx *ctx, const struct ck_addr *peer);
 
 /* client.c: a response (CON or NON) arrived; returns true when a call
  * took it. An RST arrived that no pending CON matched (a NON request's
- * rejection). An ICMP error arrived for peer. */
+ * rejection). An ICMP error arrived for peer, whose pending CONs have
+ * already been failed (ck__input_icmp()). */
 bool ck__client_input(struct ck_ctx *ctx, struct ck__ep *ep,
                       const struct ck_addr *from, const struct ck_msg *m);
 void ck__client_rst(struct ck_ctx *ctx, const struct ck_addr *from,

@@ -290,7 +290,9 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
   int n = 0;
   struct ck__observer *o = r->obs_head;
   /* Called from outside the loop, the notifications still leave in
-   * batches, and all of them before this call returns (ctx.h). */
+   * batches, and all of them before this call returns (ctx.h); inside,
+   * they join the iteration's batch like any send. */
+  bool outside = ctx->loop.depth == 0;
   ctx->loop.depth++;
   while (o) {
     /* The handler may not remove other observers, but notify() may
@@ -300,8 +302,9 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
       n++;
     o = next;
   }
-  ck__flush_all(ctx);
   ctx->loop.depth--;
+  if (outside)
+    ck__flush_all(ctx);
   return n;
 }
 

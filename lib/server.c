@@ -120,8 +120,8 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
     if (rp->req_type == CK_TYPE_CON && !rp->acked && !rp->multicast) {
       ck__send_empty(rp->ep, &rp->peer, CK_TYPE_ACK, rp->req_mid);
       if (dd) {
-        uint8_t m[4] = {CK_COAP_VERSION << 6 | CK_TYPE_ACK << 4, 0,
-                        (uint8_t)(rp->req_mid >> 8), (uint8_t)rp->req_mid};
+        uint8_t m[4];
+        ck__empty_msg(m, CK_TYPE_ACK, rp->req_mid);
         ck__dedup_answer(ctx, dd, m, sizeof m);
       }
     } else if (dd) {

@@ -88,7 +88,7 @@ static void tell_refused(struct ck__timer *t)
   memcpy(list, ep->refused, n * sizeof list[0]);
   ep->nrefused = 0;
   for (unsigned i = 0; i < n; i++)
-    ck__input_icmp(&ep->ep, &list[i], NULL, 0, CK_EUNREACH);
+    ck__input_icmp(&ep->ep, &list[i], CK_EUNREACH);
 }
 
 static void note_refused(struct udp_ep *ep, const struct ck_addr *to)
@@ -106,13 +106,12 @@ static void note_refused(struct udp_ep *ep, const struct ck_addr *to)
 static void udp_flush(struct ck__ep *base)
 {
   struct udp_ep *ep = udp(base);
-  struct ck__ep *b = base;
   unsigned off = 0;
   /* Bounded: each round sends at least one datagram or drops one. */
-  while (off < b->nsend) {
-    int n = sendmmsg(b->io.fd, ep->smsg + off, b->nsend - off, 0);
+  while (off < base->nsend) {
+    int n = sendmmsg(base->io.fd, ep->smsg + off, base->nsend - off, 0);
     if (n > 0) {
-      b->ctx->stats.tx_datagrams += (unsigned)n;
+      base->ctx->stats.tx_datagrams += (unsigned)n;
       off += (unsigned)n;
       continue;
     }
@@ -124,10 +123,10 @@ static void udp_flush(struct ck__ep *base)
      * moves on to its next address at once. */
     if (n < 0 && refused_for_good(errno))
       note_refused(ep, &ep->sto[off]);
-    b->ctx->stats.tx_dropped++;
+    base->ctx->stats.tx_dropped++;
     off++;
   }
-  b->nsend = 0;
+  base->nsend = 0;
 }
 
 static void udp_free(struct ck__ep *ep)
@@ -171,9 +170,7 @@ static bool dst_is_multicast(struct msghdr *h)
 /* Reads the socket's error queue (IP_RECVERR): an ICMP destination
  * unreachable for a peer we sent to fails that peer's exchanges at once
  * instead of leaving them to time out (RFC 7252 §4.2 allows it; users
- * want "unreachable", not a 93-second wait), and ends its observations.
- * The queue also returns the start of the datagram that drew the error,
- * which names the exchange. */
+ * want "unreachable", not a 93-second wait), and ends its observations. */
 static void drain_errors(struct ck__ep *ep)
 {
   for (int i = 0; i < 64; i++) {
@@ -186,8 +183,7 @@ static void drain_errors(struct ck__ep *ep)
                        .msg_iovlen = 1,
                        .msg_control = ctl,
                        .msg_controllen = sizeof ctl};
-    ssize_t n = recvmsg(ep->io.fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT);
-    if (n < 0)
+    if (recvmsg(ep->io.fd, &h, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
       return;
     dest.len = h.msg_namelen;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&h); c; c = CMSG_NXTHDR(&h, c)) {
@@ -199,7 +195,7 @@ static void drain_errors(struct ck__ep *ep)
       memcpy(&ee, CMSG_DATA(c), sizeof ee);
       if (ee.ee_origin == SO_EE_ORIGIN_ICMP ||
           ee.ee_origin == SO_EE_ORIGIN_ICMP6)
-        ck__input_icmp(ep, &dest, data, (size_t)n, CK_EUNREACH);
+        ck__input_icmp(ep, &dest, CK_EUNREACH);
     }
   }
 }

@@ -326,7 +326,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ts->call)
           ck_call_cancel(ts->call, (sel & 0x80) != 0);
       } else {
-        ck__client_icmp(ctx, &peer, CK_EUNREACH);
+        ck__input_icmp(ep, &peer, CK_EUNREACH);
       }
     }
     fake_now += steps[flags >> 5];
