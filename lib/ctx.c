@@ -280,23 +280,12 @@ int ck_ctx_fd(const struct ck_ctx *ctx)
   return ctx ? ctx->loop.backend_fd : CK_EINVAL;
 }
 
-static bool output_queued(const struct ck_ctx *ctx)
-{
-  for (const struct ck__ep *ep = ctx->eps; ep; ep = ep->next)
-    if (ep->nsend)
-      return true;
-  return false;
-}
-
 int ck_ctx_timeout(struct ck_ctx *ctx)
 {
   if (!ctx)
     return CK_EINVAL;
-  /* Sends made outside the loop leave at once (ck__ep_send), so nothing
-   * should wait here; if something does, the application must call
-   * ck_ctx_process() now rather than sleep on it. */
-  if (output_queued(ctx))
-    return 0;
+  /* No output waits between iterations: a send made outside the loop
+   * leaves at once (ck__ep_send), so only timers decide. */
   return ck__loop_timeout(&ctx->loop);
 }
 
@@ -311,9 +300,6 @@ int ck_ctx_process(struct ck_ctx *ctx, int timeout_ms)
 {
   if (!ctx)
     return CK_EINVAL;
-  /* What callers queued outside the loop (a client's first request) must
-   * leave before we sleep. */
-  ck__flush_all(ctx);
   int t = ck__loop_timeout(&ctx->loop);
   if (t >= 0 && (timeout_ms < 0 || t < timeout_ms))
     timeout_ms = t;

@@ -126,8 +126,8 @@ CK_EXPORT int ck_ctx_join(struct ck_ctx *ctx, const char *group,
                           const char *ifname);
 
 /* The file descriptor to watch for readability in an application's loop,
- * and the number of milliseconds until the next timer (-1: none; 0 when
- * output is waiting). Both return CK_EINVAL for a NULL ctx, which for
+ * and the number of milliseconds until the next timer (-1: none; no
+ * output ever waits for the next iteration, see above). Both return CK_EINVAL for a NULL ctx, which for
  * ck_ctx_timeout() is the same -1. */
 CK_EXPORT int ck_ctx_fd(const struct ck_ctx *ctx);
 CK_EXPORT int ck_ctx_timeout(struct ck_ctx *ctx);
