@@ -11,7 +11,7 @@
  * them by RFC 6724's destination address selection and we keep that
  * order, minus duplicates). Copy them into the call. Send to addrs[0];
  * when that attempt fails because the peer is unreachable (an ICMP error,
- * CK_EUNREACH via ck__client_icmp) or because the exchange timed out
+ * CK_EUNREACH via ck__input_icmp) or because the exchange timed out
  * (CK_ETIMEDOUT), move to addrs[1] with a fresh exchange, and so on. Only
  * when the last address fails does the call fail, with that address's
  * error. A 4.xx/5.xx response or an RST is an answer, not a failure of
