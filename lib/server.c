@@ -164,6 +164,7 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
     if (n < 0)
       return n;
   }
+  ctx->stats.responses[buf[1]]++;
   if (rp->multicast) {
     send_after_leisure(ctx, rp->ep, &rp->peer, buf, (size_t)n);
   } else if (type == CK_TYPE_CON) {

@@ -195,6 +195,11 @@ struct ck_stats {
   uint64_t responses_failed;   /* handler answers that could not be built
                                 * as given (an option or payload did not
                                 * fit): answered 5.00 and logged */
+  uint64_t notify_dropped;     /* notifications an observer's full queue
+                                * dropped (ck_observer_notify) */
+  /* Responses sent (piggybacked, separate and notifications), by code
+   * byte: responses[CK_NOT_FOUND] counts the 4.04s. */
+  uint64_t responses[256];
 };
 
 /* Copies the counters to *out; does nothing when ctx or out is NULL. */
