@@ -13,6 +13,9 @@
  * (address, Message ID of its last notification): Message IDs follow one
  * sequence per peer (mid.c), so the ID alone does not name an observer.
  * An ICMP error for an observer's address ends its observations at once.
+ * Observers that the application feeds itself (observer.c) live in the
+ * same tables, so RST, ICMP, deregistration and re-registration find
+ * them alike.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,25 +25,10 @@
 
 enum { HASH_BUCKETS = 1 << 16, DAY_MS = 24u * 3600u * 1000u };
 
-struct ck__observer {
-  struct ck__observer *next, *prev; /* the resource's list */
-  struct ck__observer *hnext;       /* hash chain by (peer, token) */
-  struct ck__observer *mnext;       /* hash chain by (peer, last_mid) */
-  struct ck_resource *res;
-  struct ck__ep *ep;
-  struct ck__con *con; /* a CON notification in flight */
-  uint8_t *req;
-  struct ck_addr peer;
-  uint64_t last_con;
-  uint16_t req_len;
-  uint16_t last_mid;
-  uint8_t tkl;
-  uint8_t token[CK_TOKEN_MAX];
-};
 
 struct ck__observers {
-  struct ck__observer *buckets[HASH_BUCKETS];
-  struct ck__observer *by_mid[HASH_BUCKETS];
+  struct ck_observer *buckets[HASH_BUCKETS];
+  struct ck_observer *by_mid[HASH_BUCKETS];
 };
 
 int ck__observe_init(struct ck_ctx *ctx)
@@ -65,9 +53,9 @@ static uint32_t mid_hash(const struct ck_addr *peer, uint16_t mid)
   return (h >> 16) & (HASH_BUCKETS - 1);
 }
 
-static void mid_unlink(struct ck_ctx *ctx, struct ck__observer *o)
+static void mid_unlink(struct ck_ctx *ctx, struct ck_observer *o)
 {
-  struct ck__observer **pp =
+  struct ck_observer **pp =
     &ctx->obs->by_mid[mid_hash(&o->peer, o->last_mid)];
   while (*pp && *pp != o)
     pp = &(*pp)->mnext;
@@ -76,20 +64,20 @@ static void mid_unlink(struct ck_ctx *ctx, struct ck__observer *o)
   o->mnext = NULL;
 }
 
-static void mid_link(struct ck_ctx *ctx, struct ck__observer *o)
+static void mid_link(struct ck_ctx *ctx, struct ck_observer *o)
 {
-  struct ck__observer **b = &ctx->obs->by_mid[mid_hash(&o->peer, o->last_mid)];
+  struct ck_observer **b = &ctx->obs->by_mid[mid_hash(&o->peer, o->last_mid)];
   o->mnext = *b;
   *b = o;
 }
 
-static struct ck__observer *find(struct ck_ctx *ctx,
-                                 const struct ck_addr *peer,
-                                 const uint8_t *tok, uint8_t tkl)
+struct ck_observer *ck__observe_find(struct ck_ctx *ctx,
+                                     const struct ck_addr *peer,
+                                     const uint8_t *tok, uint8_t tkl)
 {
   if (!ctx->obs)
     return NULL;
-  for (struct ck__observer *o = ctx->obs->buckets[obs_hash(peer, tok, tkl)];
+  for (struct ck_observer *o = ctx->obs->buckets[obs_hash(peer, tok, tkl)];
        o; o = o->hnext)
     if (o->tkl == tkl && memcmp(o->token, tok, tkl) == 0 &&
         ck_addr_equal(&o->peer, peer))
@@ -97,7 +85,7 @@ static struct ck__observer *find(struct ck_ctx *ctx,
   return NULL;
 }
 
-static void obs_remove(struct ck_ctx *ctx, struct ck__observer *o)
+static void unlink_all(struct ck_ctx *ctx, struct ck_observer *o)
 {
   struct ck_resource *r = o->res;
   if (o->prev)
@@ -107,34 +95,103 @@ static void obs_remove(struct ck_ctx *ctx, struct ck__observer *o)
   if (o->next)
     o->next->prev = o->prev;
   r->nobs--;
-  struct ck__observer **pp =
+  struct ck_observer **pp =
     &ctx->obs->buckets[obs_hash(&o->peer, o->token, o->tkl)];
   while (*pp && *pp != o)
     pp = &(*pp)->hnext;
   if (*pp)
     *pp = o->hnext;
-  mid_unlink(ctx, o);
+  if (o->has_mid)
+    mid_unlink(ctx, o);
+}
+
+void ck__observe_end(struct ck_ctx *ctx, struct ck_observer *o, int why)
+{
+  if (o->ending)
+    return; /* on_end is running for it already */
+  unlink_all(ctx, o);
   if (o->con)
     ck__con_cancel(ctx, o->con);
+  o->con = NULL;
   ctx->stats.observers--;
+  if (o->app) {
+    ck__observer_clear(o);
+    if (why && o->on_end) {
+      o->ending = true;
+      o->on_end(o, why, o->user);
+    }
+  }
   free(o->req);
   free(o);
+}
+
+static void obs_remove(struct ck_ctx *ctx, struct ck_observer *o, int why)
+{
+  ck__observe_end(ctx, o, why);
+}
+
+int ck__observe_link(struct ck_ctx *ctx, struct ck_observer *o)
+{
+  if (!ctx->obs) {
+    ctx->obs = calloc(1, sizeof *ctx->obs);
+    if (!ctx->obs)
+      return CK_ENOMEM;
+  }
+  struct ck_resource *r = o->res;
+  o->prev = NULL;
+  o->next = r->obs_head;
+  if (r->obs_head)
+    r->obs_head->prev = o;
+  r->obs_head = o;
+  r->nobs++;
+  uint32_t h = obs_hash(&o->peer, o->token, o->tkl);
+  o->hnext = ctx->obs->buckets[h];
+  ctx->obs->buckets[h] = o;
+  /* Hashed by Message ID once a notification has gone out. */
+  o->mnext = NULL;
+  ctx->stats.observers++;
+  return 0;
+}
+
+void ck__observe_sent_mid(struct ck_ctx *ctx, struct ck_observer *o,
+                          uint16_t mid)
+{
+  if (o->has_mid)
+    mid_unlink(ctx, o);
+  o->last_mid = mid;
+  o->has_mid = true;
+  mid_link(ctx, o);
+}
+
+void ck__observe_repeer(struct ck_ctx *ctx, struct ck_observer *o,
+                        const struct ck_addr *peer)
+{
+  struct ck_observer **pp =
+    &ctx->obs->buckets[obs_hash(&o->peer, o->token, o->tkl)];
+  while (*pp && *pp != o)
+    pp = &(*pp)->hnext;
+  if (*pp)
+    *pp = o->hnext;
+  if (o->has_mid)
+    mid_unlink(ctx, o);
+  o->peer = *peer;
+  uint32_t h = obs_hash(&o->peer, o->token, o->tkl);
+  o->hnext = ctx->obs->buckets[h];
+  ctx->obs->buckets[h] = o;
+  if (o->has_mid)
+    mid_link(ctx, o);
 }
 
 int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
                     const struct ck_request *req)
 {
   const struct ck_msg *m = req->msg;
-  if (!ctx->obs) {
-    ctx->obs = calloc(1, sizeof *ctx->obs);
-    if (!ctx->obs)
-      return CK_ENOMEM;
-  }
-  struct ck__observer *o = find(ctx, req->peer, m->token, m->tkl);
-  if (o && o->res != r) {
-    /* The client reused the token for another resource: the old
-     * observation ends (RFC 7641 §3.1 keys observations by token). */
-    obs_remove(ctx, o);
+  struct ck_observer *o = ck__observe_find(ctx, req->peer, m->token, m->tkl);
+  if (o && (o->res != r || o->app)) {
+    /* The client reused the token for another resource, or the
+     * application fed the old observation: it ends (RFC 7641 §3.1 keys
+     * observations by token). */
+    obs_remove(ctx, o, CK_OBSERVER_REPLACED);
     o = NULL;
   }
   uint8_t *copy = malloc(m->len);
@@ -167,25 +224,16 @@ int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
   o->req = copy;
   o->req_len = (uint16_t)m->len;
   o->last_con = ck__loop_now(&ctx->loop);
-  o->next = r->obs_head;
-  if (r->obs_head)
-    r->obs_head->prev = o;
-  r->obs_head = o;
-  r->nobs++;
-  uint32_t h = obs_hash(&o->peer, o->token, o->tkl);
-  o->hnext = ctx->obs->buckets[h];
-  ctx->obs->buckets[h] = o;
-  ctx->stats.observers++;
-  return 0;
+  return ck__observe_link(ctx, o);
 }
 
 void ck__observe_remove_req(struct ck_ctx *ctx, struct ck_resource *r,
                             const struct ck_request *req)
 {
-  struct ck__observer *o =
-    find(ctx, req->peer, req->msg->token, req->msg->tkl);
+  struct ck_observer *o =
+    ck__observe_find(ctx, req->peer, req->msg->token, req->msg->tkl);
   if (o && o->res == r)
-    obs_remove(ctx, o);
+    obs_remove(ctx, o, CK_OBSERVER_DEREGISTERED);
 }
 
 bool ck__observe_rst(struct ck_ctx *ctx, const struct ck_addr *peer,
@@ -193,13 +241,13 @@ bool ck__observe_rst(struct ck_ctx *ctx, const struct ck_addr *peer,
 {
   if (!ctx->obs)
     return false;
-  struct ck__observer *o = ctx->obs->by_mid[mid_hash(peer, mid)];
+  struct ck_observer *o = ctx->obs->by_mid[mid_hash(peer, mid)];
   while (o && (o->last_mid != mid || !ck_addr_equal(&o->peer, peer)))
     o = o->mnext;
   if (!o)
     return false;
   /* RFC 7641 §3.6: an RST to a notification cancels the observation. */
-  obs_remove(ctx, o);
+  obs_remove(ctx, o, CK_OBSERVER_RESET);
   return true;
 }
 
@@ -207,24 +255,39 @@ static void con_done(struct ck_ctx *ctx, void *user, int result,
                      const struct ck_msg *ack)
 {
   (void)ack;
-  struct ck__observer *o = user;
+  struct ck_observer *o = user;
   if (result == CK_ECANCELED)
     return; /* the context is closing and frees the observer itself */
   o->con = NULL;
+  if (o->app && result == 0) {
+    ck__observer_con_done(ctx, o);
+    return;
+  }
   /* §4.5: a CON notification that times out or is reset means the
    * client is gone or no longer interested. */
-  if (result == CK_ETIMEDOUT || result == CK_ERESET || result == CK_EUNREACH)
-    obs_remove(ctx, o);
+  if (result == CK_ETIMEDOUT)
+    obs_remove(ctx, o, CK_OBSERVER_TIMEOUT);
+  else if (result == CK_ERESET)
+    obs_remove(ctx, o, CK_OBSERVER_RESET);
+  else if (result == CK_EUNREACH)
+    obs_remove(ctx, o, CK_OBSERVER_UNREACHABLE);
+}
+
+struct ck__con *ck__observe_con_send(struct ck_ctx *ctx,
+                                     struct ck_observer *o,
+                                     const uint8_t *buf, size_t len)
+{
+  return ck__con_send(ctx, o->ep, &o->peer, buf, len, NULL, con_done, o);
 }
 
 /* Sends one notification to o. Returns true when o is still there. */
-static bool notify(struct ck_ctx *ctx, struct ck__observer *o,
+static bool notify(struct ck_ctx *ctx, struct ck_observer *o,
                    unsigned flags)
 {
   struct ck_resource *r = o->res;
   struct ck_msg m;
   if (ck_msg_parse(&m, o->req, o->req_len) < 0) {
-    obs_remove(ctx, o);
+    obs_remove(ctx, o, CK_OBSERVER_CLOSED);
     return false;
   }
   struct ck_request req = {.ctx = ctx,
@@ -262,18 +325,16 @@ static bool notify(struct ck_ctx *ctx, struct ck__observer *o,
     /* §4.5.2: a newer notification replaces one still in flight. */
     if (o->con)
       ck__con_cancel(ctx, o->con);
-    o->con = ck__con_send(ctx, o->ep, &o->peer, buf, (size_t)n, NULL,
-                          con_done, o);
+    o->con = ck__observe_con_send(ctx, o, buf, (size_t)n);
     o->last_con = now;
   } else {
     (void)ck__ep_send(o->ep, &o->peer, buf, (size_t)n);
   }
-  mid_unlink(ctx, o);
-  o->last_mid = mid;
-  mid_link(ctx, o);
+  ctx->stats.responses[buf[1]]++;
+  ck__observe_sent_mid(ctx, o, mid);
   if (!ok) {
     /* §3.2: a non-2.xx notification ends the observation. */
-    obs_remove(ctx, o);
+    obs_remove(ctx, o, CK_OBSERVER_CLOSED);
     return false;
   }
   return true;
@@ -288,7 +349,7 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
   if (!r->handlers[CK_GET])
     return 0;
   int n = 0;
-  struct ck__observer *o = r->obs_head;
+  struct ck_observer *o = r->obs_head;
   /* Called from outside the loop, the notifications still leave in
    * batches, and all of them before this call returns (ctx.h); inside,
    * they join the iteration's batch like any send. */
@@ -297,8 +358,10 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
   while (o) {
     /* The handler may not remove other observers, but notify() may
      * remove this one: take the next first. */
-    struct ck__observer *next = o->next;
-    if (notify(ctx, o, flags))
+    struct ck_observer *next = o->next;
+    if (o->app)
+      n++; /* fed by the application, not by the handler */
+    else if (notify(ctx, o, flags))
       n++;
     o = next;
   }
@@ -315,11 +378,11 @@ void ck__observe_peer_gone(struct ck_ctx *ctx, const struct ck_addr *peer)
   /* A scan of every observer: ICMP errors are rare and rate-limited by
    * the kernel, and only the peer itself can draw them. */
   for (struct ck_resource *r = ctx->resources; r; r = r->next) {
-    struct ck__observer *o = r->obs_head;
+    struct ck_observer *o = r->obs_head;
     while (o) {
-      struct ck__observer *next = o->next;
+      struct ck_observer *next = o->next;
       if (ck_addr_equal(&o->peer, peer))
-        obs_remove(ctx, o);
+        obs_remove(ctx, o, CK_OBSERVER_UNREACHABLE);
       o = next;
     }
   }
@@ -331,7 +394,7 @@ void ck__observe_close(struct ck_ctx *ctx)
     return;
   for (struct ck_resource *r = ctx->resources; r; r = r->next)
     while (r->obs_head)
-      obs_remove(ctx, r->obs_head);
+      obs_remove(ctx, r->obs_head, CK_OBSERVER_CLOSED);
   free(ctx->obs);
   ctx->obs = NULL;
 }
@@ -339,5 +402,5 @@ void ck__observe_close(struct ck_ctx *ctx)
 void ck__observe_resource_free(struct ck_ctx *ctx, struct ck_resource *r)
 {
   while (ctx->obs && r->obs_head)
-    obs_remove(ctx, r->obs_head);
+    obs_remove(ctx, r->obs_head, CK_OBSERVER_CLOSED);
 }

@@ -128,6 +128,7 @@ void ck__resp_init(struct ck_response *r, uint8_t method)
 {
   r->code = default_code(method);
   r->deferred = false;
+  r->obs = NULL;
   r->err = 0;
   r->nopts = 0;
   r->optbuf_len = 0;

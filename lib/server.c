@@ -285,6 +285,8 @@ static void register_deferred(struct ck_deferred *d)
                            .peer = &d->rp.peer,
                            .body = m.payload,
                            .body_len = m.payload_len};
+  if (d->resp.obs)
+    return; /* taken over by the application: see ck_deferred_send() */
   if (CK_CODE_CLASS(d->resp.code) == 2 &&
       ck__observe_add(d->ctx, d->obs_res, &req) == 0) {
     d->rp.observe = true;
@@ -306,8 +308,17 @@ int ck_deferred_send(struct ck_deferred *d)
   if (!d)
     return CK_EINVAL;
   deferred_unlink(d);
-  register_deferred(d);
+  struct ck_observer *o = d->resp.obs;
+  if (o && ck__observer_answer(d->ctx, &d->resp)) {
+    d->rp.observe = true;
+    d->rp.obs_seq = o->seq;
+  } else {
+    o = NULL;
+    register_deferred(d);
+  }
   int rc = ck__send_reply(d->ctx, &d->rp, &d->resp, deferred_dd(d));
+  if (o)
+    ck__observer_answered(d->ctx, o);
   deferred_free(d);
   return rc < 0 ? rc : 0;
 }
@@ -320,6 +331,8 @@ void ck_deferred_drop(struct ck_deferred *d)
   struct ck__dd_entry *dd = deferred_dd(d);
   if (dd)
     dd->state = CK__DD_ANSWERED;
+  if (d->resp.obs)
+    ck__observe_end(d->ctx, d->resp.obs, CK_OBSERVER_REFUSED);
   deferred_free(d);
 }
 
@@ -490,6 +503,7 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
   struct ck_request req = {.ctx = ctx,
                            .ep = ep,
                            .msg = m,
+                           .res = NULL,
                            .peer = from,
                            .multicast = mc,
                            .body = m->payload,
@@ -514,6 +528,9 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
   d->dd_gen = dd ? dd->gen : 0;
   struct ck_response *resp = &d->resp;
   ck__resp_init(resp, m->code);
+  /* An observer the handler took over (ck_observer_new), activated once
+   * its registering answer is out. */
+  struct ck_observer *taken = NULL;
 
   if ((size_t)plen == strlen(".well-known/core") &&
       memcmp(path, ".well-known/core", (size_t)plen) == 0 &&
@@ -532,6 +549,7 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
     d->rp = rp;
     goto send;
   }
+  req.res = r;
   if (m->code > CK_IPATCH || !r->handlers[m->code]) {
     /* RFC 7252 §5.8: a method code we do not recognise, like one the
      * resource does not support, is answered 4.05 (§5.9.2.6). */
@@ -588,7 +606,15 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
     return;
   }
   resp->deferred = false;
-  if (has_obs && obs == 0) {
+  taken = resp->obs;
+  if (taken) {
+    if (ck__observer_answer(ctx, resp)) {
+      d->rp.observe = true;
+      d->rp.obs_seq = taken->seq;
+    } else {
+      taken = NULL;
+    }
+  } else if (has_obs && obs == 0) {
     if (CK_CODE_CLASS(resp->code) == 2 && ck__observe_add(ctx, r, &req) == 0) {
       d->rp.observe = true;
       d->rp.obs_seq = r->obs_seq;
@@ -599,6 +625,8 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
 
 send:
   reply(ctx, &d->rp, resp, dd);
+  if (taken)
+    ck__observer_answered(ctx, taken);
   ck__resp_free(resp);
   if (!ctx->spare_deferred)
     ctx->spare_deferred = d;

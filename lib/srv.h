@@ -9,7 +9,7 @@
 
 enum { CK__MAX_FORMATS = 8, CK__RESP_OPTS = 24, CK__RESP_OPTBUF = 600 };
 
-struct ck__observer;
+struct ck__note;
 
 struct ck_resource {
   struct ck_ctx *ctx;
@@ -30,11 +30,12 @@ struct ck_resource {
   bool con_notify;
   uint32_t obs_seq; /* 24-bit sequence of the current state */
   size_t nobs;
-  struct ck__observer *obs_head;
+  struct ck_observer *obs_head;
 };
 
 struct ck_request {
   struct ck_ctx *ctx;
+  struct ck_resource *res; /* the resource handling it (NULL: none) */
   struct ck__ep *ep;
   const struct ck_msg *msg;
   const struct ck_addr *peer;
@@ -52,6 +53,7 @@ struct ck__resp_opt {
 struct ck_response {
   uint8_t code;
   bool deferred;
+  struct ck_observer *obs; /* taken over by ck_observer_new() */
   int err;
   unsigned nopts;
   size_t optbuf_len;
@@ -127,6 +129,73 @@ int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
 void ck__observe_remove_req(struct ck_ctx *ctx, struct ck_resource *r,
                             const struct ck_request *req);
 void ck__observe_resource_free(struct ck_ctx *ctx, struct ck_resource *r);
+
+/* An observer (RFC 7641): one client's observation of a resource,
+ * keyed by (address, token). Plain observers keep a copy of their request
+ * and the GET handler runs again for each notification; observers taken
+ * over with ck_observer_new() ("app" observers, observer.c) get their
+ * notifications from the application through a queue instead. */
+struct ck_observer {
+  struct ck_observer *next, *prev; /* the resource's list */
+  struct ck_observer *hnext;       /* hash chain by (peer, token) */
+  struct ck_observer *mnext;       /* hash chain by (peer, last_mid) */
+  struct ck_resource *res;
+  struct ck__ep *ep;
+  struct ck__con *con; /* a CON notification in flight */
+  uint8_t *req;        /* plain: the registering request */
+  struct ck_addr peer;
+  uint64_t last_con;
+  uint16_t req_len;
+  uint16_t last_mid;
+  bool has_mid; /* a message has gone out: hashed by last_mid */
+  uint8_t tkl;
+  uint8_t token[CK_TOKEN_MAX];
+  /* app observers */
+  bool app;
+  bool pending;      /* the registering answer has not gone out yet */
+  bool ending;       /* on_end is running */
+  uint8_t type;      /* enum ck_observer_type */
+  uint32_t seq;      /* Observe value of the last message sent */
+  uint32_t queue_max;
+  uint32_t queued;
+  struct ck__note *qhead, *qtail; /* qhead is the CON in flight, if any */
+  ck_observer_end_fn on_end;
+  void *user;
+};
+
+/* observe.c: the observer tables. */
+struct ck_observer *ck__observe_find(struct ck_ctx *ctx,
+                                     const struct ck_addr *peer,
+                                     const uint8_t *tok, uint8_t tkl);
+/* Allocates the tables on first use and links o (peer, token, res set)
+ * into them and its resource's list. Returns 0 or CK_ENOMEM. */
+int ck__observe_link(struct ck_ctx *ctx, struct ck_observer *o);
+/* Ends o: unlinks it, cancels its CON, calls an app observer's on_end
+ * with why (0: not at all) and frees it. */
+void ck__observe_end(struct ck_ctx *ctx, struct ck_observer *o, int why);
+/* Records that o's latest message went out with Message ID mid, so an
+ * RST naming it finds o. */
+void ck__observe_sent_mid(struct ck_ctx *ctx, struct ck_observer *o,
+                          uint16_t mid);
+/* Moves o to another peer (rehashing it). */
+void ck__observe_repeer(struct ck_ctx *ctx, struct ck_observer *o,
+                        const struct ck_addr *peer);
+
+/* observer.c: app observers. */
+/* The registering answer of resp's observer is going out with code:
+ * activates it (true: add Observe with o->seq to the answer) or ends it
+ * with CK_OBSERVER_REFUSED (false). */
+bool ck__observer_answer(struct ck_ctx *ctx, struct ck_response *resp);
+/* After the answer went out: sends what was queued meanwhile. */
+void ck__observer_answered(struct ck_ctx *ctx, struct ck_observer *o);
+/* o's CON notification was acknowledged: sends what waits. */
+void ck__observer_con_done(struct ck_ctx *ctx, struct ck_observer *o);
+/* observe.c: sends a CON notification to o, with o's completion. */
+struct ck__con *ck__observe_con_send(struct ck_ctx *ctx,
+                                     struct ck_observer *o,
+                                     const uint8_t *buf, size_t len);
+/* Frees an app observer's queue. */
+void ck__observer_clear(struct ck_observer *o);
 
 /* resource.c */
 bool ck__known_opt(const struct ck_ctx *ctx, uint16_t num);

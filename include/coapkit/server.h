@@ -105,6 +105,110 @@ enum {
  * Returns 0 when r has no GET handler, CK_EINVAL for a NULL r. */
 CK_EXPORT int ck_resource_changed(struct ck_resource *r, unsigned flags);
 
+/* --- observers fed by the application ---
+ *
+ * For resources whose notifications differ per observer (a pub/sub
+ * topic filter, say), the GET handler can take the observer over: the
+ * application then hands it each notification with ck_observer_notify()
+ * instead of the handler running again for ck_resource_changed(). The
+ * library keeps the notifications to one observer in order, has at most
+ * one CON notification in flight to it, and holds the others in a
+ * bounded queue that drops its oldest entry when full.
+ */
+struct ck_observer;
+
+/* Why an observation ended, as on_end receives it. */
+enum ck_observer_end {
+  CK_OBSERVER_DEREGISTERED = 1, /* GET with Observe=1 (RFC 7641 §3.6) */
+  CK_OBSERVER_RESET,       /* RST to a notification (§3.6) */
+  CK_OBSERVER_TIMEOUT,     /* a CON notification was never acknowledged
+                            * (§4.5) */
+  CK_OBSERVER_UNREACHABLE, /* an ICMP error from the client's address */
+  CK_OBSERVER_REPLACED,    /* the client registered its token again */
+  CK_OBSERVER_REFUSED,     /* the registration was answered other than
+                            * 2.xx, or its deferred answer dropped */
+  CK_OBSERVER_CLOSED       /* the resource or the context was freed */
+};
+
+/* Called once when an observation ends other than by ck_observer_free();
+ * o is freed when it returns and must not be freed by the callback. The
+ * callback may notify or free other observers. */
+typedef void (*ck_observer_end_fn)(struct ck_observer *o, int why,
+                                   void *user);
+
+/* The type of an observer's notifications. */
+enum ck_observer_type {
+  CK_OBSERVER_TYPE_DEFAULT = 0, /* NON, or CON when the resource was made
+                                 * observable with con */
+  CK_OBSERVER_TYPE_CON,         /* always CON */
+  CK_OBSERVER_TYPE_NON          /* NON; still a CON at least every 24
+                                 * hours (RFC 7641 §4.5) */
+};
+
+struct ck_observer_config {
+  uint32_t queue_max; /* notifications held while one is in flight, 100 */
+  enum ck_observer_type type;
+  ck_observer_end_fn on_end; /* may be NULL */
+  void *user;
+};
+
+/* Takes over the observer that req (a GET with Observe=0 on an
+ * observable resource, handled by the calling handler) registers. The
+ * registration takes effect when the handler's answer goes out (at once,
+ * or later through ck_deferred_send()) if it is 2.xx; otherwise on_end
+ * gets CK_OBSERVER_REFUSED. Notifications given before the answer wait
+ * for it. An earlier observation of the same client and token ends with
+ * CK_OBSERVER_REPLACED. Returns 0 and stores the handle (owned by the
+ * library) in *out, CK_EFULL when max_observers observers exist (counted
+ * in observers_rejected), CK_EINVAL (NULL arguments; req not a GET with
+ * Observe=0 on an observable resource; resp not req's response) or
+ * CK_ENOMEM. */
+CK_EXPORT int ck_observer_new(const struct ck_request *req,
+                              struct ck_response *resp,
+                              const struct ck_observer_config *cfg,
+                              struct ck_observer **out);
+
+/* One notification: a 2.05 with this payload and options. */
+struct ck_notification {
+  const void *payload;
+  size_t len;
+  bool has_cf;
+  uint16_t cf; /* Content-Format, when has_cf */
+  /* ck_ctx_now() time after which it is stale: a queued notification
+   * past it is dropped, and one sent carries Max-Age = the seconds left.
+   * 0: never. */
+  uint64_t expires_ms;
+  unsigned flags; /* CK_NOTIFY_CON: send this one as CON */
+};
+
+/* Sends n to o now, or queues a copy behind the CON in flight. When the
+ * queue holds queue_max notifications, its oldest is dropped (counted in
+ * stats.notify_dropped). Returns the number of notifications dropped
+ * (0 or 1), CK_ENOSPC when the notification would not fit one datagram
+ * (the library does not slice notifications), CK_ENOMEM, or CK_EINVAL
+ * (o or n NULL, payload NULL with len > 0). */
+CK_EXPORT int ck_observer_notify(struct ck_observer *o,
+                                 const struct ck_notification *n);
+
+/* Moves the observation to the address and endpoint req came from: a
+ * client behind a NAT whose mapping changed keeps its observation (the
+ * application decides that req comes from the same client). A CON in
+ * flight is sent again to the new address. Returns 0 or CK_EINVAL. */
+CK_EXPORT int ck_observer_move(struct ck_observer *o,
+                               const struct ck_request *req);
+
+/* The observer's address; NULL for a NULL o. */
+CK_EXPORT const struct ck_addr *ck_observer_peer(const struct ck_observer *o);
+
+/* Notifications waiting in o's queue, the one in flight included. */
+CK_EXPORT size_t ck_observer_queued(const struct ck_observer *o);
+
+/* Ends the observation without telling the client and without calling
+ * on_end; the client's next notification never comes, and an RST or a
+ * re-registration from it is treated as for an unknown token. A NULL o
+ * is ignored. */
+CK_EXPORT void ck_observer_free(struct ck_observer *o);
+
 /* Returns the number of current observers of r (0 for a NULL r). */
 CK_EXPORT size_t ck_resource_observers(const struct ck_resource *r);
 

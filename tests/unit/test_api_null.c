@@ -437,6 +437,10 @@ static void test_server(void **state)
     I(ck_response_payload(NULL, "x", 1), CK_EINVAL),
     I(ck_response_content(NULL, CK_CF_TEXT_PLAIN, "x", 1), CK_EINVAL),
     I(ck_deferred_send(NULL), CK_EINVAL),
+    I(ck_observer_new(NULL, NULL, NULL, NULL), CK_EINVAL),
+    I(ck_observer_notify(NULL, NULL), CK_EINVAL),
+    I(ck_observer_move(NULL, NULL), CK_EINVAL),
+    I(ck_observer_queued(NULL), 0),
   };
   CHECK_INTS(ints);
   struct ptr_case ptrs[] = {
@@ -447,12 +451,14 @@ static void test_server(void **state)
     P(ck_response_defer(NULL, 0)),
     P(ck_deferred_response(NULL)),
     P(ck_deferred_peer(NULL)),
+    P(ck_observer_peer(NULL)),
   };
   CHECK_NULLS(ptrs);
   assert_null(none);
   ck_resource_observable(NULL, true, false);
   ck_response_code(NULL, CK_CONTENT);
   ck_deferred_drop(NULL);
+  ck_observer_free(NULL);
   /* Empty lists are fine with NULL. */
   assert_int_equal(ck_resource_produces(r, NULL, 0), 0);
   assert_int_equal(ck_resource_consumes(r, NULL, 0), 0);
