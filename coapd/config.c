@@ -31,6 +31,8 @@ enum kind {
   K_LEVEL,
   K_LISTEN,
   K_DIR,
+  K_ENUM, /* one of the '|'-separated words in arg, stored as its index
+           * into an int */
   K_FILE,
   K_HELP,
   K_VERSION
@@ -67,6 +69,11 @@ static const struct setting table[] = {
      "serve the demo resources (/hello, /obs, ...)"},
     {"log-level", "log_level", K_LEVEL, F(log_level), 0, 0, "LEVEL",
      "error, warn, info (default) or debug"},
+    {"connection-required", "connection_required", K_BOOL,
+     F(pubsub.connection_required), 0, 0, NULL,
+     "pub/sub clients must create a session (mqtt/connection) first"},
+    {"heartbeat", "heartbeat", K_U32, F(pubsub.heartbeat_s), 1, 86400,
+     "SECONDS", "a session without a heartbeat this long ends (30)"},
     {"help", NULL, K_HELP, 0, 0, 0, NULL, "print this help and exit"},
     {"version", NULL, K_VERSION, 0, 0, 0, NULL, "print the version and exit"},
     {NULL, "ack_timeout_ms", K_U32, P(ack_timeout_ms), 1, 600000, NULL,
@@ -99,6 +106,22 @@ static const struct setting table[] = {
      "observers across all resources (1000000)"},
     {NULL, "separate_delay_ms", K_U32, F(ctx.separate_delay_ms), 1, 60000, NULL,
      "wait before an empty ACK for a slow handler (100)"},
+    {NULL, "notify_type", K_ENUM, F(pubsub.notify_type), 0, 0, "qos|con|non",
+     "pub/sub notifications: by the subscription's qos, always CON or NON"},
+    {NULL, "unsubscribe_code", K_ENUM, F(unsubscribe_choice), 0, 0,
+     "2.05|2.07", "answer to an unsubscribing GET (2.07: as EMQX does)"},
+    {NULL, "observer_queue", K_U32, F(pubsub.queue_max), 1, 1000000, NULL,
+     "notifications held per pub/sub observer; the oldest drops (100)"},
+    {NULL, "max_sessions", K_U32, F(pubsub.max_sessions), 1, 100000000, NULL,
+     "connection-mode sessions (100000)"},
+    {NULL, "max_payload", K_U32, F(pubsub.max_payload), 1, 1024, NULL,
+     "largest published payload in bytes (1024: one datagram)"},
+    {NULL, "max_retained", K_SIZE, F(bus.max_retained), 1, 1e9, NULL,
+     "retained messages kept (100000)"},
+    {NULL, "max_retained_bytes", K_SIZE, F(bus.max_retained_bytes), 1024,
+     68719476736.0, NULL, "payload bytes of retained messages (268435456)"},
+    {NULL, "max_subscriptions", K_SIZE, F(bus.max_subscriptions), 1, 1e9,
+     NULL, "bus subscriptions (1000000)"},
     {NULL, "rcvbuf", K_INT, F(ctx.rcvbuf), 4096, 1073741824, NULL,
      "SO_RCVBUF in bytes (4194304)"},
     {NULL, "sndbuf", K_INT, F(ctx.sndbuf), 4096, 1073741824, NULL,
@@ -321,6 +344,23 @@ static int set_bool(bool *field, const char *v, char *err, size_t cap)
   return -1;
 }
 
+static int set_enum(const struct setting *s, int *field, const char *v,
+                    char *err, size_t cap)
+{
+  const char *w = s->arg;
+  size_t n = strlen(v);
+  for (int i = 0; *w; i++) {
+    size_t k = strcspn(w, "|");
+    if (k == n && memcmp(w, v, n) == 0) {
+      *field = i;
+      return 0;
+    }
+    w += k + (w[k] == '|');
+  }
+  snprintf(err, cap, "'%.100s' is not one of %s", v, s->arg);
+  return -1;
+}
+
 /* Applies one value; on error writes the reason into err. */
 static int set(struct coapd_config *c, const struct setting *s, const char *v,
                int src, char *err, size_t cap)
@@ -343,6 +383,8 @@ static int set(struct coapd_config *c, const struct setting *s, const char *v,
     return set_listen(c, v, src, err, cap);
   case K_DIR:
     return set_dir(field, v, err, cap);
+  case K_ENUM:
+    return set_enum(s, field, v, err, cap);
   default:
     return 0; /* --config, --help, --version: handled by the caller */
   }

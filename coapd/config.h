@@ -9,7 +9,9 @@
 
 #include <coapkit/coapkit.h>
 
+#include "bus.h"
 #include "log.h"
+#include "pubsub.h"
 
 /* The most listening endpoints; ":PORT" takes two. The longest data
  * directory path, NUL included. */
@@ -38,6 +40,11 @@ struct coapd_config {
   /* The directory of the daemon's stores (the pub/sub gateway's SQLite
    * database): --data-dir or data_dir, default COAPD_DATA_DIR. */
   char data_dir[COAPD_PATH_MAX];
+  /* The pub/sub gateway and the embedded bus; zero fields take their
+   * modules' defaults. */
+  struct pubsub_config pubsub;
+  struct bus_embedded_config bus;
+  int unsubscribe_choice; /* 0: 2.05, 1: 2.07 */
 };
 
 enum {

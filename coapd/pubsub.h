@@ -25,7 +25,7 @@ enum pubsub_notify_type { NOTIFY_QOS = 0, NOTIFY_CON, NOTIFY_NON };
 struct pubsub_config {
   bool connection_required;       /* --connection-required */
   uint32_t heartbeat_s;           /* --heartbeat, 30 */
-  enum pubsub_notify_type notify_type; /* notify_type, qos */
+  int notify_type;                /* enum pubsub_notify_type, qos */
   uint8_t unsubscribe_code;       /* unsubscribe_code: 2.05, or 2.07 */
   uint32_t queue_max;             /* observer_queue, 100 */
   uint32_t max_sessions;          /* 100000 */
