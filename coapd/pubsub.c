@@ -356,6 +356,11 @@ static void h_topic(struct ck_resource *r, const struct ck_request *req,
   }
   struct query q;
   query_parse(req, &q);
+  tlen = (int)query_from_topic(topic, (size_t)tlen, &q);
+  if (tlen == 0) {
+    pubsub_fail(ps, resp, CK_BAD_REQUEST, "empty topic");
+    return;
+  }
   const char *who;
   struct session *sess;
   char name[REG_NAME_MAX];

@@ -25,6 +25,11 @@ struct query {
 /* pubsub_query.c: reads every Uri-Query option of req into q; unknown
  * keys are ignored (as EMQX does), a repeated key keeps its last value. */
 void query_parse(const struct ck_request *req, struct query *q);
+/* The keys EMQX's documentation puts into the topic ("a/b&clientid=1&
+ * token=2"): when the last level ends in '&'-separated known keys, they
+ * go into q (overriding Uri-Query values) and the topic is cut before
+ * them. Returns the topic's new length. */
+size_t query_from_topic(char *topic, size_t len, struct query *q);
 /* Parses an unsigned decimal up to max; returns 0 or -1. */
 int qv_uint(const struct qv *v, uint32_t max, uint32_t *out);
 /* Parses true/false (also 1/0); returns 0 or -1. */

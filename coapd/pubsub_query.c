@@ -1,7 +1,14 @@
 /* The query keys of EMQX's CoAP gateway: every Uri-Query option of a
  * request is read (not only the first), as key=value, with the short
  * aliases EMQX accepts: c (clientid), t (token), u (username),
- * p (password), q (qos), r (retain). */
+ * p (password), q (qos), r (retain).
+ *
+ * EMQX's documentation shows connection-mode requests as
+ * "ps/coap/test&clientid=123&token=..." (an '&' where the '?' belongs),
+ * which puts the keys into the last path segment. Clients copied from
+ * it work against coapd: a last topic level ending in "&key=value..."
+ * made only of known keys is read as query keys (query_from_topic). */
+#define _GNU_SOURCE /* memrchr */
 #include <string.h>
 
 #include "pubsub_int.h"
@@ -12,6 +19,51 @@ static bool key_is(const uint8_t *k, size_t n, const char *a, const char *b)
          (b && strlen(b) == n && memcmp(k, b, n) == 0);
 }
 
+/* Stores k=v into q when k is a known key; returns false otherwise. */
+static bool take(struct query *q, const uint8_t *kv, size_t len)
+{
+  const uint8_t *eq = memchr(kv, '=', len);
+  size_t kn = eq ? (size_t)(eq - kv) : len;
+  struct qv v = {.p = eq ? (const char *)eq + 1 : "",
+                 .n = eq ? len - kn - 1 : 0,
+                 .set = true};
+  struct qv *slot = key_is(kv, kn, "clientid", "c")   ? &q->clientid
+                    : key_is(kv, kn, "token", "t")    ? &q->token
+                    : key_is(kv, kn, "username", "u") ? &q->username
+                    : key_is(kv, kn, "password", "p") ? &q->password
+                    : key_is(kv, kn, "qos", "q")      ? &q->qos
+                    : key_is(kv, kn, "retain", "r")   ? &q->retain
+                    : key_is(kv, kn, "expiry", NULL)  ? &q->expiry
+                                                      : NULL;
+  if (!slot)
+    return false;
+  *slot = v;
+  return true;
+}
+
+size_t query_from_topic(char *topic, size_t len, struct query *q)
+{
+  const char *level = memrchr(topic, '/', len);
+  size_t start = level ? (size_t)(level - topic) + 1 : 0;
+  char *amp = memchr(topic + start, '&', len - start);
+  if (!amp)
+    return len;
+  /* Every "&k=v" after it must be a known key, or the '&' is just a
+   * character of the topic. */
+  struct query tmp = *q;
+  for (char *p = amp; p < topic + len;) {
+    char *next = memchr(p + 1, '&', (size_t)(topic + len - (p + 1)));
+    char *end = next ? next : topic + len;
+    if (!memchr(p + 1, '=', (size_t)(end - (p + 1))) ||
+        !take(&tmp, (const uint8_t *)p + 1, (size_t)(end - (p + 1))))
+      return len;
+    p = end;
+  }
+  *q = tmp;
+  *amp = '\0';
+  return (size_t)(amp - topic);
+}
+
 void query_parse(const struct ck_request *req, struct query *q)
 {
   memset(q, 0, sizeof *q);
@@ -20,27 +72,8 @@ void query_parse(const struct ck_request *req, struct query *q)
   struct ck_opt o;
   ck_opt_iter_init(&it, m);
   while (ck_opt_next(&it, &o)) {
-    if (o.num != CK_OPT_URI_QUERY)
-      continue;
-    const uint8_t *eq = memchr(o.val, '=', o.len);
-    size_t kn = eq ? (size_t)(eq - o.val) : o.len;
-    struct qv v = {.p = eq ? (const char *)eq + 1 : "",
-                   .n = eq ? o.len - kn - 1 : 0,
-                   .set = true};
-    if (key_is(o.val, kn, "clientid", "c"))
-      q->clientid = v;
-    else if (key_is(o.val, kn, "token", "t"))
-      q->token = v;
-    else if (key_is(o.val, kn, "username", "u"))
-      q->username = v;
-    else if (key_is(o.val, kn, "password", "p"))
-      q->password = v;
-    else if (key_is(o.val, kn, "qos", "q"))
-      q->qos = v;
-    else if (key_is(o.val, kn, "retain", "r"))
-      q->retain = v;
-    else if (key_is(o.val, kn, "expiry", NULL))
-      q->expiry = v;
+    if (o.num == CK_OPT_URI_QUERY)
+      (void)take(q, o.val, o.len);
   }
 }
 
