@@ -8,7 +8,6 @@
  * which puts the keys into the last path segment. Clients copied from
  * it work against coapd: a last topic level ending in "&key=value..."
  * made only of known keys is read as query keys (query_from_topic). */
-#define _GNU_SOURCE /* memrchr */
 #include <string.h>
 
 #include "pubsub_int.h"
