@@ -109,40 +109,60 @@ void ck__observer_clear(struct ck_observer *o)
     note_pop(o);
 }
 
-/* Builds the head notification into buf; returns its length or an
- * error. */
+/* Writes notification n for o into buf with the builder: no response
+ * object, no copy of the payload. Returns its length or an error. */
 static int build(struct ck_ctx *ctx, struct ck_observer *o,
-                 const struct ck__note *n, uint8_t type, uint16_t mid,
-                 uint8_t *buf, size_t cap)
+                 const struct ck__note *n, const void *payload, uint8_t type,
+                 uint16_t mid, uint8_t *buf, size_t cap)
 {
-  struct ck_response *resp = malloc(sizeof *resp);
-  if (!resp)
-    return CK_ENOMEM;
-  ck__resp_init(resp, CK_GET);
-  resp->code = CK_CONTENT;
-  int rc = 0;
+  struct ck_builder b;
+  ck_builder_init(&b, buf, cap, type, CK_CONTENT, mid);
+  ck_builder_token(&b, o->token, o->tkl);
+  /* RFC 7641 §4.4: the Observe value orders the notifications. */
+  ck_builder_opt_uint(&b, CK_OPT_OBSERVE, o->seq);
   if (n->has_cf)
-    rc = ck_response_opt_uint(resp, CK_OPT_CONTENT_FORMAT, n->cf);
-  if (rc == 0 && n->expires_ms) {
+    ck_builder_opt_uint(&b, CK_OPT_CONTENT_FORMAT, n->cf);
+  if (n->expires_ms) {
     /* The seconds left, rounded up: stale no earlier than the message. */
     uint64_t now = ck__loop_now(&ctx->loop);
     uint64_t left = n->expires_ms > now ? n->expires_ms - now : 0;
-    rc = ck_response_opt_uint(resp, CK_OPT_MAX_AGE,
-                              (uint32_t)((left + 999) / 1000));
+    ck_builder_opt_uint(&b, CK_OPT_MAX_AGE, (uint32_t)((left + 999) / 1000));
   }
-  if (rc == 0)
-    rc = ck_response_payload(resp, n->payload, n->len);
-  struct ck__reply rp;
-  memset(&rp, 0, sizeof rp);
-  rp.method = CK_GET;
-  rp.observe = true;
-  rp.obs_seq = o->seq;
-  if (rc == 0)
-    rc = ck__build_response(ctx, buf, cap, type, mid, o->token, o->tkl, resp,
-                            &rp);
-  ck__resp_free(resp);
-  free(resp);
-  return rc;
+  ck_builder_payload(&b, payload, n->len);
+  return ck_builder_finish(&b);
+}
+
+/* Sends n (payload apart) to o. Returns 1 when it went out as a CON,
+ * which is then in flight, 0 when it went out as NON or was dropped. */
+static int send_note(struct ck_ctx *ctx, struct ck_observer *o,
+                     const struct ck__note *n, const void *payload)
+{
+  uint64_t now = ck__loop_now(&ctx->loop);
+  bool con = o->type == CK_OBSERVER_TYPE_CON || (n->flags & CK_NOTIFY_CON) ||
+             (o->type == CK_OBSERVER_TYPE_DEFAULT && o->res->con_notify) ||
+             now - o->last_con >= DAY_MS;
+  uint8_t buf[CK__DGRAM_MAX];
+  uint16_t mid = ck__next_mid(ctx, &o->peer);
+  o->seq = (o->seq + 1) & 0xffffff;
+  int len = build(ctx, o, n, payload, con ? CK_TYPE_CON : CK_TYPE_NON, mid,
+                  buf, sizeof buf);
+  if (len < 0) {
+    ctx->stats.tx_dropped++; /* checked to fit when given: cannot happen */
+    return 0;
+  }
+  ctx->stats.responses[CK_CONTENT]++;
+  ck__observe_sent_mid(ctx, o, mid);
+  if (!con) {
+    (void)ck__ep_send(o->ep, &o->peer, buf, (size_t)len);
+    return 0;
+  }
+  o->last_con = now;
+  o->con = ck__observe_con_send(ctx, o, buf, (size_t)len);
+  if (!o->con) {
+    ctx->stats.tx_dropped++;
+    return 0;
+  }
+  return 1;
 }
 
 /* Sends what waits in o's queue: NONs one after the other, up to and
@@ -158,35 +178,70 @@ static void pump(struct ck_ctx *ctx, struct ck_observer *o)
       note_pop(o); /* stale before it could leave */
       continue;
     }
-    bool con = o->type == CK_OBSERVER_TYPE_CON ||
-               (n->flags & CK_NOTIFY_CON) ||
-               (o->type == CK_OBSERVER_TYPE_DEFAULT && o->res->con_notify) ||
-               now - o->last_con >= DAY_MS;
-    uint8_t buf[CK__DGRAM_MAX];
-    uint16_t mid = ck__next_mid(ctx, &o->peer);
-    o->seq = (o->seq + 1) & 0xffffff;
-    int len = build(ctx, o, n, con ? CK_TYPE_CON : CK_TYPE_NON, mid, buf,
-                    sizeof buf);
-    if (len < 0) {
-      /* Checked to fit when queued; only memory can fail here. */
-      ctx->stats.tx_dropped++;
+    if (send_note(ctx, o, n, n->payload) == 0)
       note_pop(o);
-      continue;
-    }
-    ctx->stats.responses[buf[1]]++;
-    ck__observe_sent_mid(ctx, o, mid);
-    if (con) {
-      o->con = ck__observe_con_send(ctx, o, buf, (size_t)len);
-      o->last_con = now;
-      if (!o->con) {
-        ctx->stats.tx_dropped++;
-        note_pop(o);
-      }
-    } else {
-      (void)ck__ep_send(o->ep, &o->peer, buf, (size_t)len);
-      note_pop(o);
-    }
   }
+}
+
+/* Runs fn with output batched: outside the loop, everything it sends
+ * leaves before this returns (ctx.h); inside, it joins the batch. */
+static void batched(struct ck_ctx *ctx, struct ck_observer *o,
+                    void (*fn)(struct ck_ctx *, struct ck_observer *))
+{
+  bool outside = ctx->loop.depth == 0;
+  ctx->loop.depth++;
+  fn(ctx, o);
+  ctx->loop.depth--;
+  if (outside)
+    ck__flush_all(ctx);
+}
+
+static struct ck__note *note_new(const struct ck_notification *n)
+{
+  struct ck__note *e = malloc(sizeof *e + n->len);
+  if (!e)
+    return NULL;
+  e->next = NULL;
+  e->expires_ms = n->expires_ms;
+  e->flags = n->flags;
+  e->has_cf = n->has_cf;
+  e->cf = n->cf;
+  e->len = n->len;
+  if (n->len)
+    memcpy(e->payload, n->payload, n->len);
+  return e;
+}
+
+static void note_push(struct ck_observer *o, struct ck__note *e)
+{
+  if (o->qtail)
+    o->qtail->next = e;
+  else
+    o->qhead = e;
+  o->qtail = e;
+  o->queued++;
+}
+
+/* Makes room for one more: drops the oldest entry that is not in flight
+ * (the one in flight must stay until its ACK, or a resend would break
+ * the order). Returns 1 when one was dropped. */
+static int make_room(struct ck_ctx *ctx, struct ck_observer *o)
+{
+  if (o->queued < o->queue_max)
+    return 0;
+  struct ck__note **pp = &o->qhead;
+  if (o->con && *pp)
+    pp = &(*pp)->next;
+  struct ck__note *victim = *pp;
+  if (!victim)
+    return 0;
+  *pp = victim->next;
+  if (o->qtail == victim)
+    o->qtail = o->qhead; /* only the one in flight, if any, is left */
+  free(victim);
+  o->queued--;
+  ctx->stats.notify_dropped++;
+  return 1;
 }
 
 int ck_observer_notify(struct ck_observer *o, const struct ck_notification *n)
@@ -200,49 +255,39 @@ int ck_observer_notify(struct ck_observer *o, const struct ck_notification *n)
    * the header, token and options. */
   if (n->len > CK__DGRAM_MAX - 64)
     return CK_ENOSPC;
-  struct ck__note *e = malloc(sizeof *e + n->len);
+  if (!o->pending && !o->con && !o->qhead) {
+    /* Nothing waits: send it straight from the caller's buffer, and copy
+     * it only when it goes out as a CON, which may need sending again
+     * after a move. */
+    struct ck__note view = {.expires_ms = n->expires_ms,
+                            .flags = n->flags,
+                            .has_cf = n->has_cf,
+                            .cf = n->cf,
+                            .len = n->len};
+    bool outside = ctx->loop.depth == 0;
+    ctx->loop.depth++;
+    int con = send_note(ctx, o, &view, n->payload);
+    ctx->loop.depth--;
+    if (con) {
+      struct ck__note *e = note_new(n);
+      if (e) {
+        note_push(o, e);
+      } else {
+        /* No copy: the CON still goes out, but cannot be resent. */
+        ck__con_cancel(ctx, o->con);
+        o->con = NULL;
+      }
+    }
+    if (outside)
+      ck__flush_all(ctx);
+    return 0;
+  }
+  struct ck__note *e = note_new(n);
   if (!e)
     return CK_ENOMEM;
-  e->next = NULL;
-  e->expires_ms = n->expires_ms;
-  e->flags = n->flags;
-  e->has_cf = n->has_cf;
-  e->cf = n->cf;
-  e->len = n->len;
-  if (n->len)
-    memcpy(e->payload, n->payload, n->len);
-  int dropped = 0;
-  if (o->queued >= o->queue_max) {
-    /* Drop the oldest that is not in flight: the one in flight must
-     * stay until its ACK, or the order would break on a resend. */
-    struct ck__note **pp = &o->qhead;
-    if (o->con && *pp)
-      pp = &(*pp)->next;
-    struct ck__note *victim = *pp;
-    if (victim) {
-      *pp = victim->next;
-      if (o->qtail == victim) {
-        /* It was the last too: at most the one in flight is left. */
-        o->qtail = o->qhead;
-      }
-      free(victim);
-      o->queued--;
-      ctx->stats.notify_dropped++;
-      dropped = 1;
-    }
-  }
-  if (o->qtail)
-    o->qtail->next = e;
-  else
-    o->qhead = e;
-  o->qtail = e;
-  o->queued++;
-  bool outside = ctx->loop.depth == 0;
-  ctx->loop.depth++;
-  pump(ctx, o);
-  ctx->loop.depth--;
-  if (outside)
-    ck__flush_all(ctx);
+  int dropped = make_room(ctx, o);
+  note_push(o, e);
+  batched(ctx, o, pump);
   return dropped;
 }
 
@@ -285,12 +330,7 @@ int ck_observer_move(struct ck_observer *o, const struct ck_request *req)
     ck__con_cancel(ctx, o->con);
     o->con = NULL;
     o->seq = (o->seq - 1) & 0xffffff;
-    bool outside = ctx->loop.depth == 0;
-    ctx->loop.depth++;
-    pump(ctx, o);
-    ctx->loop.depth--;
-    if (outside)
-      ck__flush_all(ctx);
+    batched(ctx, o, pump);
   }
   return 0;
 }
