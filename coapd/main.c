@@ -16,9 +16,13 @@
 
 #include <coapkit/coapkit.h>
 
+#include "bus.h"
 #include "config.h"
 #include "demo.h"
 #include "log.h"
+#include "pubsub.h"
+#include "registry.h"
+#include "store.h"
 
 static volatile sig_atomic_t stop_signal;
 static int stop_fd = -1;
@@ -151,6 +155,73 @@ static int join_groups(struct joiner *j, struct ck_ctx *ctx,
   return 0;
 }
 
+/* The gateway's state: the store in the data directory, the registry
+ * read from it, the bus and the gateway itself. */
+struct gateway {
+  struct store *store;
+  struct registry *reg;
+  struct bus *bus;
+  struct pubsub *ps;
+  struct ck_timer *refresh;
+};
+
+/* Another process (coapd user|device ...) may change the registry while
+ * we run: look once a second, reload when it did. */
+static void on_refresh(struct ck_timer *t, void *user)
+{
+  (void)t;
+  struct gateway *g = user;
+  int rc = registry_refresh(g->reg);
+  if (rc > 0)
+    log_info("registry reloaded: %zu users", registry_user_count(g->reg));
+  else if (rc < 0)
+    log_warn("cannot reload the registry: %s", strerror(-rc));
+}
+
+static int gateway_start(struct gateway *g, struct ck_ctx *ctx,
+                         struct coapd_config *cfg)
+{
+  char why[COAPD_PATH_MAX + 128];
+  if (store_open(cfg->data_dir, &g->store, why, sizeof why) < 0) {
+    log_error("%s", why);
+    return -1;
+  }
+  int rc = registry_new(g->store, &g->reg);
+  if (rc < 0) {
+    log_error("cannot read the registry: %s", strerror(-rc));
+    return -1;
+  }
+  struct bus_persist persist = store_bus_persist(g->store);
+  rc = bus_embedded_new(&cfg->bus, &persist, &g->bus);
+  if (rc < 0) {
+    log_error("cannot start the bus: %s", strerror(-rc));
+    return -1;
+  }
+  cfg->pubsub.unsubscribe_code =
+    cfg->unsubscribe_choice ? CK_CODE(2, 7) : CK_CONTENT;
+  rc = pubsub_new(ctx, &cfg->pubsub, g->bus, g->reg, g->store, &g->ps);
+  if (rc < 0) {
+    log_error("cannot start the pub/sub gateway: %s", ck_strerror(rc));
+    return -1;
+  }
+  rc = ck_timer_new(ctx, on_refresh, g, &g->refresh);
+  if (rc < 0) {
+    log_error("cannot start the registry timer: %s", ck_strerror(rc));
+    return -1;
+  }
+  ck_timer_start(g->refresh, 1000, 1000);
+  return 0;
+}
+
+static void gateway_stop(struct gateway *g)
+{
+  ck_timer_free(g->refresh);
+  pubsub_free(g->ps);
+  bus_free(g->bus);
+  registry_free(g->reg);
+  store_close(g->store);
+}
+
 /* The library's own log lines go to coapd's log. */
 static void on_lib_log(void *user, enum ck_log_level level, const char *msg)
 {
@@ -218,6 +289,7 @@ int main(int argc, char **argv)
 
   struct demo *demo = NULL;
   struct joiner joiner = {0};
+  struct gateway gw = {0};
   int status = 1;
   char names[COAPD_MAX_LISTEN * CK_ADDR_STRLEN], joined[64] = "";
   if (open_endpoints(ctx, &cfg, names, sizeof names) < 0)
@@ -228,13 +300,17 @@ int main(int argc, char **argv)
     log_error("cannot start the multicast retry: %s", ck_strerror(rc));
     goto out;
   }
+  if (gateway_start(&gw, ctx, &cfg) < 0)
+    goto out;
   if (cfg.demo && (rc = demo_new(ctx, &demo)) < 0) {
     log_error("cannot add the demo resources: %s", ck_strerror(rc));
     goto out;
   }
 
-  log_info("coapd %s listening on %s%s%s%s", COAPD_VERSION, names,
-           joined[0] ? ", multicast groups" : "", joined,
+  log_info("coapd %s listening on %s%s%s, pub/sub gateway (%s mode)%s",
+           COAPD_VERSION, names, joined[0] ? ", multicast groups" : "",
+           joined, cfg.pubsub.connection_required ? "connection"
+                                                  : "connectionless",
            demo ? ", demo resources" : "");
   rc = ck_run(ctx);
   if (rc < 0)
@@ -246,6 +322,7 @@ int main(int argc, char **argv)
 out:
   ck_timer_free(joiner.retry);
   demo_free(demo);
+  gateway_stop(&gw);
   ck_ctx_free(ctx);
   return status;
 }
