@@ -38,6 +38,9 @@ struct coapd_config {
   /* The directory of the daemon's stores (the pub/sub gateway's SQLite
    * database): --data-dir or data_dir, default COAPD_DATA_DIR. */
   char data_dir[COAPD_PATH_MAX];
+  /* --metrics-listen or metrics_listen: where /metrics is served over
+   * HTTP; len 0 (the default): nowhere. */
+  struct ck_addr metrics_listen;
 };
 
 enum {
