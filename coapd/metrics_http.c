@@ -126,11 +126,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                m->buf, (size_t)n);
 }
 
-/* After every run, MHD says when it wants to run again: at once when it
- * has work left that its epoll descriptor will not show again (its
- * sockets are edge-triggered), later for idle connections, or never. */
-static void rearm(struct metrics_http *m)
+/* Runs MHD; after every run, it says when it wants to run again: at
+ * once when it has work left that its epoll descriptor will not show
+ * again (its sockets are edge-triggered), later for idle connections, or
+ * never. */
+static void run(struct metrics_http *m)
 {
+  if (MHD_run(m->mhd) != MHD_YES)
+    log_debug("metrics http: MHD_run failed");
   MHD_UNSIGNED_LONG_LONG ms;
   if (MHD_get_timeout(m->mhd, &ms) == MHD_YES)
     ck_timer_start(m->timer, ms, 0);
@@ -145,16 +148,14 @@ static void on_readable(struct ck_watch *w, int fd, unsigned events,
   (void)w;
   (void)fd;
   (void)events;
-  MHD_run(m->mhd);
-  rearm(m);
+  run(m);
 }
 
 static void on_timer(struct ck_timer *t, void *user)
 {
   struct metrics_http *m = user;
   (void)t;
-  MHD_run(m->mhd);
-  rearm(m);
+  run(m);
 }
 
 /* A wildcard is written as the loopback of its family: the file tells a
@@ -268,7 +269,7 @@ int metrics_http_new(struct ck_ctx *ctx, const struct ck_addr *addr,
     metrics_http_free(m);
     return -1;
   }
-  rearm(m);
+  ck_timer_start(m->timer, 0, 0); /* a first run sets the timer */
   *out = m;
   return 0;
 }
