@@ -30,6 +30,7 @@ enum kind {
   K_FLOAT,
   K_LEVEL,
   K_LISTEN,
+  K_ADDR,
   K_DIR,
   K_ENUM, /* one of the '|'-separated words in arg, stored as its index
            * into an int */
@@ -61,6 +62,10 @@ static const struct setting table[] = {
     {"listen", "listen", K_LISTEN, F(listen), 0, 0, "ADDR:PORT",
      "serve UDP here; repeatable; :PORT is 0.0.0.0 and [::]; ADDR may be "
      "a host name (every address it has)"},
+    {"metrics-listen", "metrics_listen", K_ADDR, F(metrics_listen), 0, 0,
+     "ADDR:PORT",
+     "serve Prometheus metrics over HTTP at /metrics here (off); ADDR may "
+     "be a host name (its first address)"},
     {"data-dir", "data_dir", K_DIR, F(data_dir), 0, 0, "DIR",
      "keep the daemon's data in DIR (./coapd-data), made 0700 at start"},
     {"multicast", "multicast", K_BOOL, F(multicast), 0, 0, NULL,
@@ -181,13 +186,13 @@ static bool host_name_ok(const char *h, size_t n)
 
 /* "HOST:PORT" or "HOST" (port 5683) with a host name, which the SPEC
  * allows for ADDR: resolved here, at start (the loop is not running yet,
- * so a blocking getaddrinfo() is harmless), and every address it yields
- * is listened on, each once: "localhost" is 127.0.0.1 and, where the
- * hosts file says so, ::1. A family the host lacks is then a warning, as
- * for the default [::]. Returns 0, -1 with err filled (the name does not
+ * so a blocking getaddrinfo() is harmless), into found[] (up to
+ * COAPD_MAX_LISTEN addresses, each once, in getaddrinfo's order):
+ * "localhost" is 127.0.0.1 and, where the hosts file says so, ::1.
+ * Returns 0 with *nfound set, -1 with err filled (the name does not
  * resolve), or 1 when v is not a host name at all. */
-static int listen_name(struct coapd_config *c, const char *v, char *err,
-                       size_t cap)
+static int resolve_name(const char *v, struct ck_addr *found,
+                        unsigned *nfound, char *err, size_t cap)
 {
   const char *colon = strrchr(v, ':');
   size_t hl = colon ? (size_t)(colon - v) : strlen(v);
@@ -213,7 +218,6 @@ static int listen_name(struct coapd_config *c, const char *v, char *err,
              rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     return -1;
   }
-  struct ck_addr found[COAPD_MAX_LISTEN];
   unsigned n = 0;
   for (struct addrinfo *ai = res; ai && n < COAPD_MAX_LISTEN;
        ai = ai->ai_next) {
@@ -240,6 +244,20 @@ static int listen_name(struct coapd_config *c, const char *v, char *err,
     snprintf(err, cap, "'%.100s': the host has no IPv4 or IPv6 address", v);
     return -1;
   }
+  *nfound = n;
+  return 0;
+}
+
+/* Every address of a host name is listened on; a family the host lacks
+ * is then a warning, as for the default [::]. */
+static int listen_name(struct coapd_config *c, const char *v, char *err,
+                       size_t cap)
+{
+  struct ck_addr found[COAPD_MAX_LISTEN];
+  unsigned n = 0;
+  int rc = resolve_name(v, found, &n, err, cap);
+  if (rc != 0)
+    return rc;
   for (unsigned i = 0; i < n; i++)
     if (add_listen(c, &found[i], n > 1, err, cap) < 0)
       return -1;
@@ -274,6 +292,40 @@ static int set_listen(struct coapd_config *c, const char *v, int src, char *err,
   int rc = listen_name(c, v, err, cap);
   if (rc <= 0)
     return rc;
+bad:
+  snprintf(err, cap, "'%s' is not ADDR:PORT, [IPV6]:PORT or :PORT", v);
+  return -1;
+}
+
+/* The metrics listener: one address, with its port always written (there
+ * is no well-known port to default to); ":PORT" is 0.0.0.0, and a host
+ * name takes its first address. */
+static int set_addr(struct ck_addr *field, const char *v, char *err,
+                    size_t cap)
+{
+  const char *colon = strrchr(v, ':');
+  bool v6 = v[0] == '[';
+  if (!colon || colon[1] == '\0' ||
+      (v6 ? colon == v || colon[-1] != ']' : strchr(v, ':') != colon))
+    goto bad;
+  char buf[64];
+  if (v[0] == ':') {
+    int n = snprintf(buf, sizeof buf, "0.0.0.0%s", v);
+    if (n < 0 || (size_t)n >= sizeof buf)
+      goto bad;
+    v = buf;
+  }
+  if (ck_addr_parse(field, v, 0) == 0)
+    return 0;
+  struct ck_addr found[COAPD_MAX_LISTEN];
+  unsigned n = 0;
+  int rc = resolve_name(v, found, &n, err, cap);
+  if (rc < 0)
+    return rc;
+  if (rc == 0) {
+    *field = found[0];
+    return 0;
+  }
 bad:
   snprintf(err, cap, "'%s' is not ADDR:PORT, [IPV6]:PORT or :PORT", v);
   return -1;
@@ -381,6 +433,8 @@ static int set(struct coapd_config *c, const struct setting *s, const char *v,
     return -1;
   case K_LISTEN:
     return set_listen(c, v, src, err, cap);
+  case K_ADDR:
+    return set_addr(field, v, err, cap);
   case K_DIR:
     return set_dir(field, v, err, cap);
   case K_ENUM:

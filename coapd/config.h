@@ -45,6 +45,9 @@ struct coapd_config {
   struct pubsub_config pubsub;
   struct bus_embedded_config bus;
   int unsubscribe_choice; /* 0: 2.05, 1: 2.07 */
+  /* --metrics-listen or metrics_listen: where /metrics is served over
+   * HTTP; len 0 (the default): nowhere. */
+  struct ck_addr metrics_listen;
 };
 
 enum {

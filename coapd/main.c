@@ -23,6 +23,7 @@
 #include "pubsub.h"
 #include "registry.h"
 #include "store.h"
+#include "metrics.h"
 
 static volatile sig_atomic_t stop_signal;
 static int stop_fd = -1;
@@ -256,6 +257,8 @@ static void log_stats(const struct ck_ctx *ctx, const char *why)
 
 int main(int argc, char **argv)
 {
+  if (argc > 1 && strcmp(argv[1], "stats") == 0)
+    return stats_main(argc - 1, argv + 1);
   struct coapd_config cfg;
   int rc = coapd_config_load(&cfg, argc, argv);
   if (rc != COAPD_CONFIG_RUN)
@@ -288,20 +291,31 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
 
   struct demo *demo = NULL;
+  struct metrics_http *metrics = NULL;
   struct joiner joiner = {0};
   struct gateway gw = {0};
   int status = 1;
   char names[COAPD_MAX_LISTEN * CK_ADDR_STRLEN], joined[64] = "";
   if (open_endpoints(ctx, &cfg, names, sizeof names) < 0)
     goto out;
+  if (gateway_start(&gw, ctx, &cfg) < 0)
+    goto out;
+  if (cfg.metrics_listen.len) {
+    struct metrics_source src = {ctx, gw.bus, gw.ps};
+    if (metrics_http_new(ctx, &cfg.metrics_listen, &src, cfg.data_dir,
+                         &metrics, why, sizeof why) < 0) {
+      log_error("%s", why);
+      goto out;
+    }
+    log_info("serving metrics at http://%s/metrics",
+             metrics_http_addr(metrics));
+  }
   if (cfg.multicast &&
       (rc = join_groups(&joiner, ctx, cfg.multicast_retry_ms, joined,
                         sizeof joined)) < 0) {
     log_error("cannot start the multicast retry: %s", ck_strerror(rc));
     goto out;
   }
-  if (gateway_start(&gw, ctx, &cfg) < 0)
-    goto out;
   if (cfg.demo && (rc = demo_new(ctx, &demo)) < 0) {
     log_error("cannot add the demo resources: %s", ck_strerror(rc));
     goto out;
@@ -320,6 +334,7 @@ int main(int argc, char **argv)
                  : stop_signal == SIGINT ? "SIGINT"
                                          : "SIGTERM");
 out:
+  metrics_http_free(metrics);
   ck_timer_free(joiner.retry);
   demo_free(demo);
   gateway_stop(&gw);

@@ -30,14 +30,22 @@ int metrics_format(const struct metrics_source *src, char *buf, size_t cap);
 
 struct metrics_http;
 
-/* Serves /metrics on addr (port 0 picks one) from ctx's loop. Writes the
- * address it listens on (ADDR:PORT) into DATA_DIR/metrics.addr so that
- * `coapd stats` finds it. Returns 0 and *out, or -1 with one line in
- * err. */
+/* Serves /metrics on addr (port 0 picks one) from ctx's loop; src is
+ * copied, and what it points to must outlive the server. Writes the
+ * address it listens on (ADDR:PORT, a wildcard written as the loopback
+ * address) into DATA_DIR/metrics.addr, mode 0600, so that `coapd stats`
+ * finds it; a NULL data_dir writes no file. Returns 0 and *out, or -1
+ * with one line in err. */
 int metrics_http_new(struct ck_ctx *ctx, const struct ck_addr *addr,
                      const struct metrics_source *src, const char *data_dir,
                      struct metrics_http **out, char *err, size_t cap);
+/* Stops serving and removes metrics.addr (when it still names this
+ * server). A NULL m is ignored. */
 void metrics_http_free(struct metrics_http *m);
+
+/* The address bound, port included ("127.0.0.1:9100"), for the log;
+ * valid until metrics_http_free(). */
+const char *metrics_http_addr(const struct metrics_http *m);
 
 /* `coapd stats [--metrics ADDR:PORT] [--data-dir DIR]`: prints the
  * running instance's metrics. Returns the exit status. */

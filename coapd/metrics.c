@@ -1,0 +1,177 @@
+/* The text a Prometheus scrape of coapd reads: the library's counters
+ * (ck_ctx_stats), the bus's (bus_stats) and the gateway's (pubsub_stats)
+ * in the text exposition format 0.0.4
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/).
+ *
+ * Every family is announced by a # HELP and a # TYPE line and its samples
+ * follow at once, since the format wants a family's lines together. Names
+ * take the coapd_ prefix; counters end in _total, as Prometheus's naming
+ * guide asks, and gauges (what is current, not a running total) do not.
+ * A family with labels (responses by code, observations ended by reason)
+ * is one family, so that a query can sum over the label. The writer is a
+ * cursor over the caller's buffer: nothing is allocated, and a buffer that
+ * is too small is told with -ENOSPC rather than a truncated scrape.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics.h"
+
+/* A cursor over the caller's buffer; once one write does not fit, every
+ * later one is skipped and the result is -ENOSPC. */
+struct out {
+  char *buf;
+  size_t cap, len;
+  bool full;
+};
+
+static void put(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+  if (o->full)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= o->cap - o->len) {
+    o->full = true;
+    return;
+  }
+  o->len += (size_t)n;
+}
+
+static void family(struct out *o, const char *name, const char *type,
+                   const char *help)
+{
+  put(o, "# HELP coapd_%s %s\n# TYPE coapd_%s %s\n", name, help, name, type);
+}
+
+/* A family with one unlabelled sample. */
+static void counter(struct out *o, const char *name, const char *help,
+                    uint64_t v)
+{
+  family(o, name, "counter", help);
+  put(o, "coapd_%s %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge(struct out *o, const char *name, const char *help,
+                  uint64_t v)
+{
+  family(o, name, "gauge", help);
+  put(o, "coapd_%s %llu\n", name, (unsigned long long)v);
+}
+
+static void ctx_families(struct out *o, const struct ck_ctx *ctx)
+{
+  /* ck_stats holds 256 response counters: 2 KiB, fine on the stack. */
+  struct ck_stats s;
+  ck_ctx_stats(ctx, &s);
+  counter(o, "datagrams_received_total", "UDP datagrams received.",
+          s.rx_datagrams);
+  counter(o, "datagrams_sent_total", "UDP datagrams sent.", s.tx_datagrams);
+  counter(o, "malformed_total",
+          "Datagrams with a message format error (RFC 7252 4.2: "
+          "a CON is answered with RST).",
+          s.rx_malformed);
+  counter(o, "duplicates_total",
+          "Retransmitted requests answered from the exchange cache.",
+          s.rx_duplicates);
+  counter(o, "retransmits_total", "CON messages sent again.",
+          s.tx_retransmits);
+  counter(o, "dropped_total", "Sends that failed or found no room.",
+          s.tx_dropped);
+  gauge(o, "observers", "Current observers across all resources.",
+        s.observers);
+  counter(o, "notify_dropped_total",
+          "Notifications dropped by an observer's full queue.",
+          s.notify_dropped);
+  /* Only the codes seen: 256 lines of zeros would bury the few that
+   * matter. The class.detail form (RFC 7252 3: c.dd) is how operators
+   * and the CoAP tools name a code. */
+  family(o, "responses_total", "counter",
+         "Responses sent (piggybacked, separate and notifications), by "
+         "code.");
+  for (unsigned c = 0; c < 256; c++)
+    if (s.responses[c])
+      put(o, "coapd_responses_total{code=\"%u.%02u\"} %llu\n", c >> 5,
+          c & 31, (unsigned long long)s.responses[c]);
+}
+
+static void bus_families(struct out *o, const struct bus *b)
+{
+  struct bus_stats s = {0};
+  bus_stats(b, &s);
+  counter(o, "bus_published_total", "Messages accepted by the bus.",
+          s.published);
+  counter(o, "bus_delivered_total", "Deliveries to bus subscriptions.",
+          s.delivered);
+  counter(o, "bus_expired_total", "Retained messages dropped by expiry.",
+          s.expired);
+  gauge(o, "bus_subscriptions", "Current bus subscriptions.",
+        s.subscriptions);
+  gauge(o, "bus_retained", "Current retained messages.", s.retained);
+  gauge(o, "bus_retained_bytes", "Payload bytes of the retained messages.",
+        s.retained_bytes);
+}
+
+static void pubsub_families(struct out *o, const struct pubsub *ps)
+{
+  struct pubsub_stats s = {0};
+  pubsub_stats(ps, &s);
+  gauge(o, "pubsub_sessions", "Current connection-mode sessions.",
+        s.sessions);
+  gauge(o, "pubsub_subscriptions", "Current observer subscriptions.",
+        s.subscriptions);
+  counter(o, "pubsub_published_total", "Publishes accepted.", s.published);
+  counter(o, "pubsub_notifications_total",
+          "Notifications handed to observers.", s.notifications);
+  counter(o, "pubsub_queue_drops_total",
+          "Notifications dropped by a full observer queue.", s.queue_drops);
+  /* RFC 7641 4.5: an RST and a CON that times out both end an
+   * observation; told apart, a lossy path shows as timeouts. */
+  family(o, "pubsub_observations_ended_total", "counter",
+         "Observations ended, by reason.");
+  put(o,
+      "coapd_pubsub_observations_ended_total{reason=\"reset\"} %llu\n"
+      "coapd_pubsub_observations_ended_total{reason=\"timeout\"} %llu\n"
+      "coapd_pubsub_observations_ended_total{reason=\"other\"} %llu\n",
+      (unsigned long long)s.ended_reset, (unsigned long long)s.ended_timeout,
+      (unsigned long long)s.ended_other);
+  counter(o, "pubsub_sessions_expired_total",
+          "Sessions removed because their heartbeat lapsed.",
+          s.sessions_expired);
+  counter(o, "pubsub_auth_failures_total",
+          "Requests refused for failed authentication (4.01).",
+          s.auth_failures);
+  counter(o, "pubsub_acl_denied_total",
+          "Requests refused by an ACL (4.03).", s.acl_denied);
+  counter(o, "pubsub_bad_requests_total",
+          "Requests refused as malformed (4.00).", s.bad_requests);
+}
+
+int metrics_format(const struct metrics_source *src, char *buf, size_t cap)
+{
+  if (!buf || cap == 0)
+    return -ENOSPC;
+  struct out o = {.buf = buf, .cap = cap};
+  buf[0] = '\0';
+  if (src && src->ctx)
+    ctx_families(&o, src->ctx);
+  if (src && src->bus)
+    bus_families(&o, src->bus);
+  if (src && src->pubsub)
+    pubsub_families(&o, src->pubsub);
+  if (o.full) {
+    buf[0] = '\0';
+    return -ENOSPC;
+  }
+  /* The length must fit the int we return; a scrape is a few KiB. */
+  return o.len > (size_t)INT32_MAX ? -ENOSPC : (int)o.len;
+}
