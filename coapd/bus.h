@@ -40,8 +40,10 @@ struct bus;
 struct bus_sub;
 
 /* Receives one message for a subscription. m is valid during the call
- * only. The callback may publish, subscribe or unsubscribe (itself
- * included). */
+ * only. m->qos is the lower of the message's and the subscription's;
+ * m->retain is set only on retained messages sent to a new subscription
+ * (MQTT 3.1.1 §3.3.1.3). The callback may publish, subscribe or
+ * unsubscribe (itself or others); it must not call bus_free(). */
 typedef void (*bus_deliver_fn)(void *user, const struct bus_msg *m);
 
 /* Where retained messages live across restarts: the embedded bus calls
@@ -68,6 +70,8 @@ struct bus_stats {
   uint64_t subscriptions;  /* current */
   uint64_t retained;       /* current */
   uint64_t retained_bytes; /* current payload bytes held */
+  uint64_t dropped;        /* messages accepted but not delivered (no
+                              memory) or not loaded (caps) */
 };
 
 /* The interface each implementation fills. */
@@ -104,19 +108,26 @@ int bus_embedded_new(const struct bus_embedded_config *cfg,
 /* Publishes m: delivers it to every matching subscription, in
  * subscription order, before returning. A retained message (m->retain)
  * replaces the topic's retained one; an empty retained payload clears it
- * (MQTT 3.3.1.3). Returns 0, -EINVAL (topic not a valid topic name, qos
- * over 2), -EMSGSIZE (payload over max_payload), -ENOSPC (retained caps
- * reached: not stored, not delivered), -ENOMEM, or the persistence
- * error. */
+ * (MQTT 3.3.1.3). A publish made from inside a delivery callback is
+ * stored (if retained) at once and delivered after the message being
+ * delivered, before the outermost bus call returns, so that every
+ * subscriber sees messages in publish order; such a publish fails with
+ * -ENOSPC when that queue is full (embedded bus: 65536). Returns 0,
+ * -EINVAL (topic not a valid topic name, qos over 2), -EMSGSIZE (payload
+ * over max_payload), -ENOSPC (retained caps reached: not stored, not
+ * delivered), -ENOMEM, or the persistence error. */
 static inline int bus_publish(struct bus *b, const struct bus_msg *m)
 {
   return b->ops->publish(b, m);
 }
 
 /* Subscribes to filter. The retained messages matching it are delivered
- * before this returns (m->from_retained set), oldest first. Returns 0 and
- * *out, -EINVAL (not a valid filter), -ENOSPC (max_subscriptions) or
- * -ENOMEM. */
+ * before this returns (m->from_retained set), oldest first; *out is set
+ * before the first of them, so the callback may unsubscribe it. A
+ * subscription made inside a delivery callback gets the messages
+ * published after it, not the one being delivered. Returns 0 and *out,
+ * -EINVAL (not a valid filter, qos over 2), -ENOSPC (max_subscriptions)
+ * or -ENOMEM. */
 static inline int bus_subscribe(struct bus *b, const char *filter,
                                 uint8_t qos, bus_deliver_fn fn, void *user,
                                 struct bus_sub **out)
@@ -124,8 +135,8 @@ static inline int bus_subscribe(struct bus *b, const char *filter,
   return b->ops->subscribe(b, filter, qos, fn, user, out);
 }
 
-/* Ends a subscription; nothing is delivered to it afterwards. A NULL s is
- * ignored. */
+/* Ends a subscription; nothing is delivered to it afterwards, not even
+ * the rest of a delivery in progress. A NULL s is ignored. */
 static inline void bus_unsubscribe(struct bus *b, struct bus_sub *s)
 {
   if (s)
