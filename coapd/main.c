@@ -16,6 +16,7 @@
 
 #include <coapkit/coapkit.h>
 
+#include "admin.h"
 #include "config.h"
 #include "demo.h"
 #include "log.h"
@@ -185,6 +186,9 @@ static void log_stats(const struct ck_ctx *ctx, const char *why)
 
 int main(int argc, char **argv)
 {
+  if (argc > 1 && (strcmp(argv[1], "user") == 0 ||
+                   strcmp(argv[1], "device") == 0))
+    return admin_main(argc, argv);
   struct coapd_config cfg;
   int rc = coapd_config_load(&cfg, argc, argv);
   if (rc != COAPD_CONFIG_RUN)
