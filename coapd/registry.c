@@ -231,16 +231,23 @@ static int read_users(struct store *s, struct user **out, size_t *nout)
   }
   struct user *u = calloc(cap ? cap : 1, sizeof *u);
   size_t n = 0;
-  int rc = (u && (st = store_stmt(s, SQL_USERS))) ? 0 : -ENOMEM;
-  while (rc == 0 && n < cap && sqlite3_step(st) == SQLITE_ROW) {
+  int rc = !u ? -ENOMEM : (st = store_stmt(s, SQL_USERS)) ? 0 : -EIO;
+  int step = SQLITE_DONE;
+  while (rc == 0 && n < cap && (step = sqlite3_step(st)) == SQLITE_ROW) {
     u[n].name = strdup((const char *)sqlite3_column_text(st, 0));
     u[n].hash = strdup((const char *)sqlite3_column_text(st, 1));
     rc = u[n].name && u[n].hash ? 0 : -ENOMEM;
     n++;
   }
   store_stmt_done(st);
+  /* A step that is neither a row nor the end is an error: a partial view
+   * would lock users out. */
+  if (rc == 0 && step != SQLITE_ROW && step != SQLITE_DONE)
+    rc = -EIO;
   st = rc == 0 ? store_stmt(s, SQL_ACLS) : NULL;
-  while (st && rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+  if (rc == 0 && !st)
+    rc = -EIO;
+  while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
     struct user *x = find(u, n, (const char *)sqlite3_column_text(st, 0));
     int kind = sqlite3_column_int(st, 1);
     if (!x || kind < 0 || kind > 1 || x->npat[kind] == REG_PATTERNS_MAX)
@@ -256,6 +263,8 @@ static int read_users(struct store *s, struct user **out, size_t *nout)
     else
       x->pats[kind][x->npat[kind]++] = p;
   }
+  if (rc == 0 && step != SQLITE_DONE)
+    rc = -EIO;
   store_stmt_done(st);
   if (rc < 0) {
     users_free(u, n);
