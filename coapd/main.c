@@ -16,6 +16,7 @@
 
 #include <coapkit/coapkit.h>
 
+#include "admin.h"
 #include "bus.h"
 #include "config.h"
 #include "demo.h"
@@ -259,6 +260,9 @@ int main(int argc, char **argv)
 {
   if (argc > 1 && strcmp(argv[1], "stats") == 0)
     return stats_main(argc - 1, argv + 1);
+  if (argc > 1 && (strcmp(argv[1], "user") == 0 ||
+                   strcmp(argv[1], "device") == 0))
+    return admin_main(argc, argv);
   struct coapd_config cfg;
   int rc = coapd_config_load(&cfg, argc, argv);
   if (rc != COAPD_CONFIG_RUN)

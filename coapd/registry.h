@@ -28,14 +28,37 @@
 
 struct registry;
 
-enum { REG_NAME_MAX = 256, REG_PSK_MAX = 64 };
+/* Caps: a name, identity or CN (bytes, NUL included); a PSK; a password;
+ * users; patterns of one kind per user; devices one gateway acts for. */
+enum {
+  REG_NAME_MAX = 256,
+  REG_PSK_MAX = 64,
+  REG_PASSWORD_MAX = 1024,
+  REG_USERS_MAX = 100000,
+  REG_PATTERNS_MAX = 64,
+  REG_GATEWAY_MAX = 64,
+};
+
+/* PBKDF2 iterations for new hashes (a stored hash names its own count):
+ * tens of milliseconds per check, which the verified-password cache
+ * pays once per client. */
+enum { REG_PBKDF2_ITER = 100000 };
 
 int registry_new(struct store *s, struct registry **out);
 void registry_free(struct registry *r);
 
 /* Reloads the in-memory view if the database changed since the last
- * call. Returns 1 when it reloaded, 0 when nothing changed, or -EIO. */
+ * call. Returns 1 when it reloaded, 0 when nothing changed, or -EIO
+ * (the previous view stays). A reload forgets the verified passwords. */
 int registry_refresh(struct registry *r);
+
+/* Counters, for metrics (and the tests of the cache). */
+struct registry_stats {
+  uint64_t slow_hashes; /* PBKDF2 computations (adds and checks) */
+  uint64_t cache_hits;  /* checks answered by the verified-password cache */
+  uint64_t reloads;     /* in-memory views loaded, the first included */
+};
+void registry_stats(const struct registry *r, struct registry_stats *out);
 
 /* --- gateway users --- */
 
@@ -60,7 +83,11 @@ bool registry_user_allows(struct registry *r, const char *name,
                           enum reg_acl kind, const char *topic);
 
 /* Admin operations (coapd user ...): return 0, -EEXIST, -ENOENT,
- * -EINVAL (bad name or pattern) or -EIO. */
+ * -EINVAL (bad name, password or pattern; too many patterns), -ENOSPC
+ * (REG_USERS_MAX) or -EIO. A name is 1 to 255 bytes without control
+ * characters, '/', '+' or '#' (it may stand for a topic level, "%u");
+ * a password 1 to REG_PASSWORD_MAX - 1 bytes; a pattern a valid MQTT
+ * filter. The in-memory view is reloaded after a change. */
 int registry_user_add(struct registry *r, const char *name,
                       const char *password, const char *const *pub,
                       size_t npub, const char *const *sub, size_t nsub);
@@ -87,9 +114,14 @@ struct reg_device {
 };
 
 /* Adds a device. secret is the password (REG_CRED_PASSWORD), the key in
- * hex (REG_CRED_PSK, with identity) or the CN (REG_CRED_CERT, identity
- * NULL). gateway_for names devices of the same application it may act
- * for. Returns 0, -EEXIST, -EINVAL or -EIO. */
+ * hex, "0x" prefix optional (REG_CRED_PSK, with identity) or the CN
+ * (REG_CRED_CERT, identity NULL). gateway_for names devices of the same
+ * application it may act for. Application and device names are user
+ * names (above) without '@' or ':' either, so that Drogue's
+ * "device@application:password" splits one way only. Returns 0, -EEXIST
+ * (the device, or its identity or CN, exists), -EINVAL or -EIO.
+ * Removing returns 0, -ENOENT or -EIO. Listing calls fn once per device,
+ * sorted; fn must not call back into the registry. */
 int registry_device_add(struct registry *r, const char *application,
                         const char *device, enum reg_cred cred,
                         const char *identity, const char *secret,

@@ -28,7 +28,8 @@ void store_close(struct store *s);
 
 /* A number that changes whenever another connection (another process)
  * committed a change since the last call: PRAGMA data_version. Cheap;
- * the daemon polls it to reload its registry cache. */
+ * the daemon polls it to reload its registry cache. Returns it (>= 0) or
+ * -EIO. The connection's own commits do not change it. */
 int64_t store_data_version(struct store *s);
 
 /* The retained-message table, in the shape of struct bus_persist; user
@@ -50,5 +51,25 @@ int store_session_delete(struct store *s, const char *clientid);
 int store_session_load(struct store *s,
                        void (*fn)(void *arg, const struct store_session *ss),
                        void *arg);
+
+/* --- for registry.c, which keeps its SQL beside its logic --- */
+struct sqlite3_stmt;
+
+/* The prepared statement for sql, prepared once and cached in s (up to
+ * STORE_STMT_MAX statements); sql must outlive s (a string literal).
+ * Returns it reset, with no bindings, or NULL on error (logged). The
+ * caller steps it and then calls store_stmt_done(), which ends its read:
+ * an unreset statement would pin an old snapshot of the database. */
+enum { STORE_STMT_MAX = 48 };
+struct sqlite3_stmt *store_stmt(struct store *s, const char *sql);
+void store_stmt_done(struct sqlite3_stmt *st);
+
+/* A write transaction of several statements: store_begin() takes the
+ * write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout),
+ * so it cannot fail later on another writer. Each returns 0 or -EIO;
+ * store_rollback() cannot fail. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
 
 #endif

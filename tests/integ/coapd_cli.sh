@@ -34,7 +34,7 @@ ok "--version"
 usage_error "'--bogus'" --bogus
 usage_error "'--dtls-listen'" --dtls-listen 127.0.0.1:5684
 usage_error "'--workers'" --workers 2
-usage_error "'user'" user list
+usage_error "'frobnicate'" frobnicate list
 usage_error "'--listen' needs a value" --listen
 usage_error "--listen: 'nowhere'" --listen nowhere
 usage_error "--listen: '1.2.3.4:99999'" --listen 1.2.3.4:99999
