@@ -155,10 +155,36 @@ sleep 3.5 # no heartbeat for more than 1.5 intervals of 2 s
 req -m put -e "" "$U/mqtt/connection?clientid=hb&token=$TOKEN"
 expect 4.01
 ok "a session without heartbeat is removed"
+
+# A session outlives kill -9: its token still works after the restart.
+req -m post -e "" "$U/mqtt/connection?clientid=k9"
+expect 2.01
+TOKEN=$(cat "$T/body")
+kill -9 "$PID"
+wait "$PID" 2>/dev/null || true
+PID=
+: >"$T/coapd.log"
+start_coapd --connection-required --heartbeat 2
+req -m put -e "" "$U/mqtt/connection?clientid=k9&token=$TOKEN"
+expect 2.04
+ok "a connection-mode session survives kill -9"
 stop_coapd
 
-# --- peers that misbehave on purpose ---
+# --- peers that misbehave on purpose, and the counters they leave ---
 : >"$T/coapd.log"
-start_coapd
+start_coapd --metrics-listen 127.0.0.1:0
 timeout 60 "$PEERS" "$PORT" || fail "pubsub_peers failed"
+"$COAPD" stats --data-dir "$T/data" >"$T/metrics" || fail "coapd stats failed"
+metric() {
+  sed -n "s/^$1 //p" "$T/metrics" | head -n 1
+}
+[ "$(metric 'coapd_pubsub_observations_ended_total{reason="reset"}')" -ge 1 ] ||
+  fail "no reset counted: $(grep ended "$T/metrics")"
+# The slow subscriber's queue (100) overflowed during 300 publishes.
+[ "$(metric coapd_pubsub_queue_drops_total)" -ge 100 ] ||
+  fail "queue drops: $(metric coapd_pubsub_queue_drops_total)"
+[ "$(metric coapd_pubsub_published_total)" -ge 300 ] ||
+  fail "published: $(metric coapd_pubsub_published_total)"
+[ "$(metric coapd_pubsub_sessions)" -ge 1 ] || fail "no session counted"
+ok "coapd stats: resets, queue drops, publishes and sessions counted"
 stop_coapd
