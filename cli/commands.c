@@ -130,7 +130,8 @@ static void code_message(struct run *r, uint8_t code)
 static void one_line(struct cli_out *out, int cf, const uint8_t *p, size_t n)
 {
   if (!out->pretty) {
-    fwrite(p, 1, n, out->out);
+    if (n) /* an empty body may come as a NULL pointer */
+      fwrite(p, 1, n, out->out);
   } else {
     enum cli_shape sh = cli_shape_of(cf);
     char *d = sh == SHAPE_CBOR ? cli_cbor_diag(p, n, true) : NULL;
@@ -191,7 +192,8 @@ static int links(struct run *r, const struct ck_client_response *resp,
     return 0;
   if (!ok)
     not_links(r, resp);
-  fwrite(resp->body, 1, resp->body_len, out->out);
+  if (resp->body_len)
+    fwrite(resp->body, 1, resp->body_len, out->out);
   if (resp->body_len && resp->body[resp->body_len - 1] != '\n')
     fputc('\n', out->out);
   return ok ? 0 : -1;
