@@ -505,7 +505,13 @@ static int load_file(struct coapd_config *c, const char *path)
 static void usage(void)
 {
   printf("Usage: coapd [OPTION]...\n"
-         "A CoAP server (RFC 7252) built on libcoapkit.\n\nOptions:\n");
+         "       coapd user add|remove|list ...     gateway users (--help)\n"
+         "       coapd device add|remove|list ...   devices (--help)\n"
+         "       coapd stats [--metrics ADDR:PORT]  a running coapd's "
+         "metrics\n"
+         "A CoAP server (RFC 7252) built on libcoapkit: a publish/subscribe "
+         "gateway\n(docs/gateway.md) and, with --demo, test resources."
+         "\n\nOptions:\n");
   for (size_t i = 0; i < NTABLE; i++) {
     const struct setting *s = &table[i];
     if (!s->opt)
@@ -513,7 +519,11 @@ static void usage(void)
     char left[40];
     snprintf(left, sizeof left, "--%s%s%s", s->opt, s->arg ? " " : "",
              s->arg ? s->arg : "");
-    printf("  %-22s %s\n", left, s->help);
+    /* A long option and its value push the text to the next line. */
+    if (strlen(left) > 22)
+      printf("  %s\n  %-22s %s\n", left, "", s->help);
+    else
+      printf("  %-22s %s\n", left, s->help);
   }
   printf("\nConfiguration file keys (key = value), besides the options:\n");
   for (size_t i = 0; i < NTABLE; i++)
