@@ -217,6 +217,22 @@ static int gateway_start(struct gateway *g, struct ck_ctx *ctx,
 
 static void gateway_stop(struct gateway *g)
 {
+  if (g->ps) {
+    struct pubsub_stats s;
+    pubsub_stats(g->ps, &s);
+    log_info("pub/sub: published %llu notifications %llu queue_drops %llu "
+             "ended_reset %llu ended_timeout %llu sessions_expired %llu "
+             "auth_failures %llu acl_denied %llu bad_requests %llu",
+             (unsigned long long)s.published,
+             (unsigned long long)s.notifications,
+             (unsigned long long)s.queue_drops,
+             (unsigned long long)s.ended_reset,
+             (unsigned long long)s.ended_timeout,
+             (unsigned long long)s.sessions_expired,
+             (unsigned long long)s.auth_failures,
+             (unsigned long long)s.acl_denied,
+             (unsigned long long)s.bad_requests);
+  }
   ck_timer_free(g->refresh);
   pubsub_free(g->ps);
   bus_free(g->bus);
