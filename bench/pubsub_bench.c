@@ -384,7 +384,7 @@ out:
     printf("pubsub system=%s n=%u qos=%u window=%u published=%llu "
            "delivered=%llu delivered_per_s=%.0f p50_us=%.0f p99_us=%.0f "
            "max_us=%.0f lost=%llu dup=%llu reordered=%llu timed_out=%llu "
-           "pub_errors=%llu errors=%llu bench_cpu_pct=%.0f",
+           "pub_acked=%llu pub_errors=%llu errors=%llu bench_cpu_pct=%.0f",
            pr->name, a->nsubs, a->qos, a->rate > 0 ? 0 : a->window,
            (unsigned long long)s->published,
            (unsigned long long)s->delivered, res.per_s,
@@ -394,7 +394,8 @@ out:
            (unsigned long long)(expect > s->delivered ? expect - s->delivered
                                                       : 0),
            (unsigned long long)s->dup, (unsigned long long)s->reordered,
-           (unsigned long long)s->timed_out, (unsigned long long)s->pub_err,
+           (unsigned long long)s->timed_out, (unsigned long long)s->pub_ok,
+           (unsigned long long)s->pub_err,
            (unsigned long long)s->errors, (cpu1 - cpu0) / all * 100);
     if (tk0 >= 0 && tk1 >= tk0)
       printf(" server_cpu_pct=%.0f",
