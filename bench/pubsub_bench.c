@@ -85,7 +85,7 @@ static const char usage[] =
     "  --rate R          publish open loop at R messages/s instead\n"
     "  -p BYTES          payload size (16..1024, default 32)\n"
     "  --timeout MS      a message not delivered to all by then is lost\n"
-    "                    (default 2000)\n"
+    "                    (default 10000)\n"
     "  --setup-timeout MS  time to connect and subscribe (default 60000)\n"
     "  --coap-pid PID, --mqtt-pid PID  report the server's CPU use\n";
 
@@ -440,7 +440,7 @@ static int raise_nofile(unsigned need)
 int main(int argc, char **argv)
 {
   struct args a = {.nsubs = 100, .duration = 5, .psize = 32,
-                   .timeout_ms = 2000, .setup_ms = 60000};
+                   .timeout_ms = 10000, .setup_ms = 60000};
   int rc = parse_args(argc, argv, &a);
   if (rc)
     return rc;
