@@ -289,7 +289,12 @@ static int drive(const struct ps_proto *pr, void *ctx, struct ps_run *r,
       used--;
     }
     bool publishing = now < r->t_end_ns;
-    if (!publishing && r->outstanding == 0)
+    /* At QoS 1 a broker may forward a message before it acknowledges it
+     * (Mosquitto does), so the last acknowledgements are awaited too. */
+    bool acked = a->qos == 0 ||
+                 r->st.pub_ok + r->st.pub_err >= r->st.published ||
+                 now >= r->t_end_ns + timeout_ns;
+    if (!publishing && r->outstanding == 0 && acked)
       break;
     if (now >= r->t_end_ns + timeout_ns + 1000000000u)
       break; /* cannot happen: every message times out before */
