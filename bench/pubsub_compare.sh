@@ -4,9 +4,13 @@
 # to a temporary directory, each on a free loopback port, then runs
 # coap-pubsub-bench for one publisher and N = 1, 100 and 10,000
 # subscribers against both in the same run (QoS 0 unless QOS=1 is in
-# the environment). Prints the tool's machine-readable lines ("pubsub
-# system=... " per system, "pubsub n=... ratio_delivered=..." when both
-# ran) and a table. Every process started here is stopped by PID on exit.
+# the environment), twice per N: closed loop for the most deliveries per
+# second (window=...), then open loop at a load both carry, DELIVERIES
+# per second in all (default 10,000: 10,000/N messages/s, rate=...),
+# for latency that is not queueing. Prints the tool's machine-readable
+# lines ("pubsub system=... " per system, "pubsub n=... ratio_...=..."
+# when both ran) and a table. Every process started here is stopped by
+# PID on exit.
 #
 # Usage: pubsub_compare.sh COAPD COAP_PUBSUB_BENCH [SECONDS] [N...]
 set -eu
@@ -18,6 +22,7 @@ shift 2
 [ $# -gt 0 ] && shift
 NS=${*:-1 100 10000}
 QOS=${QOS:-0}
+DELIVERIES=${DELIVERIES:-10000}
 
 # 10,000 subscribers are 10,000 sockets on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -83,22 +88,28 @@ await $MQTT_PID tcp "$MQTT_PORT" mosquitto "$TMP/mosquitto.log"
 await $COAP_PID udp "$COAP_PORT" coapd "$TMP/coapd.log"
 
 status=0
-for n in $NS; do
-  "$BENCH" -n "$n" -d "$SECS" --qos "$QOS" \
+run() {
+  "$BENCH" -d "$SECS" --qos "$QOS" "$@" \
     --coap "127.0.0.1:$COAP_PORT" --coap-pid $COAP_PID \
     --mqtt "127.0.0.1:$MQTT_PORT" --mqtt-pid $MQTT_PID \
     >"$TMP/out" || status=1
   cat "$TMP/out"
   cat "$TMP/out" >>"$TMP/lines"
+}
+for n in $NS; do
+  run -n "$n"
+  run -n "$n" --rate "$(awk -v d="$DELIVERIES" -v n="$n" \
+    'BEGIN { print d / n }')"
 done
 
 awk '$2 ~ /^system=/ {
     for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
     if ("error" in v) { delete v; next }
-    printf "%-10s %6s %12s %9s %9s %9s\n", v["system"], v["n"],
+    mode = ("rate" in v) ? "rate " v["rate"] : "window " v["window"]
+    printf "%-10s %6s %-12s %10s %9s %9s %7s\n", v["system"], v["n"], mode,
       v["delivered_per_s"], v["p50_us"], v["p99_us"], v["lost"]
     delete v
   }
-  BEGIN { printf "\n%-10s %6s %12s %9s %9s %9s\n", "system", "N",
-      "deliv/s", "p50 us", "p99 us", "lost" }' "$TMP/lines"
+  BEGIN { printf "\n%-10s %6s %-12s %10s %9s %9s %7s\n", "system", "N",
+      "load", "deliv/s", "p50 us", "p99 us", "lost" }' "$TMP/lines"
 exit $status
