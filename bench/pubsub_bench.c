@@ -69,9 +69,9 @@ struct result {
 
 static const char usage[] =
     "usage: " PROG " [-n N] [-d SECONDS] [--qos 0|1] [-w WINDOW]\n"
-    "         [--rate MSGS_PER_S] [-p BYTES] [--timeout MS] [--setup-timeout MS]\n"
-    "         [--coap HOST:PORT] [--mqtt HOST:PORT] [--coap-pid PID]\n"
-    "         [--mqtt-pid PID]\n"
+    "         [--rate MSGS_PER_S] [-p BYTES] [--timeout MS]\n"
+    "         [--setup-timeout MS] [--coap HOST:PORT] [--mqtt HOST:PORT]\n"
+    "         [--coap-pid PID] [--mqtt-pid PID]\n"
     "\n"
     "One publisher, N subscribers on one topic, through coapd's CoAP\n"
     "pub/sub gateway (--coap) and an MQTT broker (--mqtt), one after the\n"
@@ -204,8 +204,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 }
 
 /* Splits "HOST:PORT" (or "[V6]:PORT") into host and port. */
-static int split_hostport(const char *s, char *host, size_t hcap,
-                          char *port, size_t pcap)
+static int split_hostport(const char *s, char *host, size_t hcap, char *port,
+                          size_t pcap)
 {
   const char *colon = strrchr(s, ':');
   if (!colon || colon == s || !colon[1])
@@ -301,9 +301,9 @@ static int drive(const struct ps_proto *pr, void *ctx, struct ps_run *r,
     if (now >= r->t_end_ns + timeout_ns + 1000000000u)
       break; /* cannot happen: every message times out before */
 
-    while (publishing && used < cap && r->next_seq < PS_MAX_MESSAGES &&
-           (gap_ns > 0 ? next_due <= (double)now
-                       : r->outstanding < a->window)) {
+    while (
+        publishing && used < cap && r->next_seq < PS_MAX_MESSAGES &&
+        (gap_ns > 0 ? next_due <= (double)now : r->outstanding < a->window)) {
       struct ps_payload p = {r->run_id, r->next_seq, ps_now_ns()};
       ps_payload_encode(payload, r->psize, &p);
       ring[(head + used) % cap] = (struct pending){p.seq, p.t_ns};
@@ -381,8 +381,8 @@ out:
   if (rc < 0) {
     fprintf(stderr, PROG ": %s at %s: %s\n", pr->name, target,
             r.err[0] ? r.err : "failed");
-    printf("pubsub system=%s n=%u qos=%u error=setup-or-run-failed\n",
-           pr->name, a->nsubs, a->qos);
+    printf("pubsub system=%s n=%u qos=%u error=setup-or-run-failed\n", pr->name,
+           a->nsubs, a->qos);
   } else {
     const struct ps_stats *s = &r.st;
     double secs = (double)(r.t_end_ns - r.t_start_ns) / 1e9;
@@ -397,32 +397,31 @@ out:
       snprintf(mode, sizeof mode, "rate=%g", a->rate);
     else
       snprintf(mode, sizeof mode, "window=%u", a->window);
-    printf("pubsub system=%s n=%u qos=%u %s published=%llu "
-           "delivered=%llu delivered_per_s=%.0f p50_us=%.0f p99_us=%.0f "
-           "max_us=%.0f lost=%llu dup=%llu reordered=%llu timed_out=%llu "
-           "pub_acked=%llu pub_errors=%llu errors=%llu bench_cpu_pct=%.0f",
-           pr->name, a->nsubs, a->qos, mode,
-           (unsigned long long)s->published,
-           (unsigned long long)s->delivered, res.per_s,
-           res.p50_us, res.p99_us, (double)s->lat.max / 1e3,
-           (unsigned long long)(expect > s->delivered ? expect - s->delivered
-                                                      : 0),
-           (unsigned long long)s->dup, (unsigned long long)s->reordered,
-           (unsigned long long)s->timed_out, (unsigned long long)s->pub_ok,
-           (unsigned long long)s->pub_err,
-           (unsigned long long)s->errors, (cpu1 - cpu0) / all * 100);
+    printf(
+        "pubsub system=%s n=%u qos=%u %s published=%llu "
+        "delivered=%llu delivered_per_s=%.0f p50_us=%.0f p99_us=%.0f "
+        "max_us=%.0f lost=%llu dup=%llu reordered=%llu timed_out=%llu "
+        "pub_acked=%llu pub_errors=%llu errors=%llu bench_cpu_pct=%.0f",
+        pr->name, a->nsubs, a->qos, mode, (unsigned long long)s->published,
+        (unsigned long long)s->delivered, res.per_s, res.p50_us, res.p99_us,
+        (double)s->lat.max / 1e3,
+        (unsigned long long)(expect > s->delivered ? expect - s->delivered : 0),
+        (unsigned long long)s->dup, (unsigned long long)s->reordered,
+        (unsigned long long)s->timed_out, (unsigned long long)s->pub_ok,
+        (unsigned long long)s->pub_err, (unsigned long long)s->errors,
+        (cpu1 - cpu0) / all * 100);
     if (tk0 >= 0 && tk1 >= tk0)
       printf(" server_cpu_pct=%.0f",
              (double)(tk1 - tk0) / (double)sysconf(_SC_CLK_TCK) / all * 100);
     printf("\n");
     if (s->foreign)
-      fprintf(stderr, PROG ": %s: %llu messages of another run or "
-                      "malformed\n", pr->name,
-              (unsigned long long)s->foreign);
+      fprintf(stderr,
+              PROG ": %s: %llu messages of another run or "
+                   "malformed\n",
+              pr->name, (unsigned long long)s->foreign);
     if (s->errors)
-      fprintf(stderr, PROG ": %s: %llu socket errors, the last: %s\n",
-              pr->name, (unsigned long long)s->errors,
-              strerror(s->last_errno));
+      fprintf(stderr, PROG ": %s: %llu socket errors, the last: %s\n", pr->name,
+              (unsigned long long)s->errors, strerror(s->last_errno));
   }
   fflush(stdout);
   free(r.count);
@@ -443,9 +442,10 @@ static int raise_nofile(unsigned need)
     getrlimit(RLIMIT_NOFILE, &rl);
   }
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-    fprintf(stderr, PROG ": %u subscribers need %u open files, the limit "
-                         "is %llu (ulimit -Hn)\n", need - 64, need,
-            (unsigned long long)rl.rlim_cur);
+    fprintf(stderr,
+            PROG ": %u subscribers need %u open files, the limit "
+                 "is %llu (ulimit -Hn)\n",
+            need - 64, need, (unsigned long long)rl.rlim_cur);
     return -1;
   }
   return 0;
@@ -453,8 +453,11 @@ static int raise_nofile(unsigned need)
 
 int main(int argc, char **argv)
 {
-  struct args a = {.nsubs = 100, .duration = 5, .psize = 32,
-                   .timeout_ms = 10000, .setup_ms = 60000};
+  struct args a = {.nsubs = 100,
+                   .duration = 5,
+                   .psize = 32,
+                   .timeout_ms = 10000,
+                   .setup_ms = 60000};
   int rc = parse_args(argc, argv, &a);
   if (rc)
     return rc;
@@ -476,7 +479,8 @@ int main(int argc, char **argv)
    * latency is lower. */
   if (rc_coap.ok && rc_mqtt.ok)
     printf("pubsub n=%u qos=%u ratio_delivered=%.2f ratio_p50=%.2f "
-           "ratio_p99=%.2f\n", a.nsubs, a.qos,
+           "ratio_p99=%.2f\n",
+           a.nsubs, a.qos,
            rc_mqtt.per_s > 0 ? rc_coap.per_s / rc_mqtt.per_s : 0,
            rc_mqtt.p50_us > 0 ? rc_coap.p50_us / rc_mqtt.p50_us : 0,
            rc_mqtt.p99_us > 0 ? rc_coap.p99_us / rc_mqtt.p99_us : 0);

@@ -24,11 +24,11 @@
 /* The payload: magic and run id, sequence number, send time. Both the
  * CoAP and the MQTT payload start with these 16 bytes (big-endian),
  * padded to the chosen size. */
-#define PS_HDR_LEN      16u
-#define PS_MAGIC        0x5053u /* "PS" */
-#define PS_MAX_PAYLOAD  1024u
-#define PS_MAX_SUBS     50000u
-#define PS_MAX_WINDOW   4096u
+#define PS_HDR_LEN     16u
+#define PS_MAGIC       0x5053u /* "PS" */
+#define PS_MAX_PAYLOAD 1024u
+#define PS_MAX_SUBS    50000u
+#define PS_MAX_WINDOW  4096u
 /* The most messages one run publishes: the per-message delivery counts
  * are an array of this many entries (16 MiB). */
 #define PS_MAX_MESSAGES (4u << 20)
@@ -38,9 +38,9 @@
 #define PS_RETIRED 0x80000000u
 
 struct ps_payload {
-  uint16_t run;   /* the run's id: stale messages of another run differ */
-  uint32_t seq;   /* 0, 1, 2, ... */
-  uint64_t t_ns;  /* CLOCK_MONOTONIC when published */
+  uint16_t run;  /* the run's id: stale messages of another run differ */
+  uint32_t seq;  /* 0, 1, 2, ... */
+  uint64_t t_ns; /* CLOCK_MONOTONIC when published */
 };
 
 /* Writes p into buf[0..len), len >= PS_HDR_LEN, filling the rest with a
@@ -71,16 +71,16 @@ enum ps_arrival ps_seqtrack_add(struct ps_seqtrack *t, uint32_t seq);
 
 /* Counters of one run, over every subscriber. */
 struct ps_stats {
-  uint64_t published;   /* publishes sent */
-  uint64_t pub_ok;      /* publishes acknowledged (2.04 / PUBACK) */
-  uint64_t pub_err;     /* publishes refused (4.xx/5.xx) or failed */
-  uint64_t delivered;   /* distinct (subscriber, message) deliveries */
-  uint64_t in_window;   /* of these, received within the -d window */
-  uint64_t dup;         /* deliveries seen twice by one subscriber */
-  uint64_t reordered;   /* deliveries that arrived after a later one */
-  uint64_t timed_out;   /* messages not delivered to all in --timeout */
-  uint64_t foreign;     /* messages of another run, or malformed */
-  uint64_t errors;      /* socket errors */
+  uint64_t published; /* publishes sent */
+  uint64_t pub_ok;    /* publishes acknowledged (2.04 / PUBACK) */
+  uint64_t pub_err;   /* publishes refused (4.xx/5.xx) or failed */
+  uint64_t delivered; /* distinct (subscriber, message) deliveries */
+  uint64_t in_window; /* of these, received within the -d window */
+  uint64_t dup;       /* deliveries seen twice by one subscriber */
+  uint64_t reordered; /* deliveries that arrived after a later one */
+  uint64_t timed_out; /* messages not delivered to all in --timeout */
+  uint64_t foreign;   /* messages of another run, or malformed */
+  uint64_t errors;    /* socket errors */
   int last_errno;
   struct bench_hist lat; /* publish-to-notification latency, ns */
 };
@@ -93,7 +93,7 @@ struct ps_run {
   uint16_t run_id;
   uint64_t t_start_ns, t_end_ns; /* the measured window */
   uint32_t next_seq;
-  uint32_t *count; /* [seq]: distinct deliveries of message seq */
+  uint32_t *count;           /* [seq]: distinct deliveries of message seq */
   struct ps_seqtrack *track; /* [subscriber] */
   struct ps_stats st;
   unsigned outstanding; /* messages not yet delivered to all nor timed out */
@@ -120,8 +120,8 @@ struct ps_proto {
   const char *name; /* "coapd", "mosquitto" */
   /* Connects the publisher and the run's N subscribers to topic and
    * waits (up to timeout_ms) until every subscription is in place. */
-  int (*setup)(void **ctx, struct ps_run *r, const char *host,
-               const char *port, const char *topic, unsigned timeout_ms);
+  int (*setup)(void **ctx, struct ps_run *r, const char *host, const char *port,
+               const char *topic, unsigned timeout_ms);
   /* Publishes the payload; must not block. A send that fails counts in
    * st.pub_err and the message times out. */
   int (*publish)(void *ctx, const uint8_t *payload, size_t len);

@@ -30,14 +30,14 @@
 
 #include "pubsub_bench.h"
 
-#define REG_BATCH   256u
-#define REG_TRIES   5u
-#define REG_RTO_NS  1000000000ull
-#define MAX_EVENTS  512
-#define RECV_BURST  64
-#define PUB_TAG     (1ull << 62)
-#define MAX_SEGS    16
-#define CF_OCTETS   42 /* application/octet-stream */
+#define REG_BATCH  256u
+#define REG_TRIES  5u
+#define REG_RTO_NS 1000000000ull
+#define MAX_EVENTS 512
+#define RECV_BURST 64
+#define PUB_TAG    (1ull << 62)
+#define MAX_SEGS   16
+#define CF_OCTETS  42 /* application/octet-stream */
 
 enum sub_state { SUB_IDLE, SUB_SENT, SUB_SEPARATE, SUB_OBSERVING };
 
@@ -46,7 +46,9 @@ struct sub {
   uint16_t mid; /* of the registration */
   uint8_t state;
   uint8_t tries;
-  uint64_t t_ns; /* when the registration was last sent */
+  bool con_seen;    /* con_mid holds the last CON notification's ID */
+  uint16_t con_mid; /* to acknowledge a repeat without counting it */
+  uint64_t t_ns;    /* when the registration was last sent */
 };
 
 struct coap {
@@ -54,9 +56,9 @@ struct coap {
   int ep;
   struct sockaddr_storage addr;
   socklen_t alen;
-  char target[300]; /* for messages: host:port */
-  char topic[64];             /* printable, for messages */
-  char path[64];              /* the topic, split at '/' into seg[] */
+  char target[300];          /* for messages: host:port */
+  char topic[64];            /* printable, for messages */
+  char path[64];             /* the topic, split at '/' into seg[] */
   const char *seg[MAX_SEGS]; /* "ps" and the topic's segments */
   unsigned nseg;
   char query[8]; /* "qos=0" */
@@ -79,8 +81,8 @@ static int err_no(struct coap *c, const char *what, int e)
 
 static int open_sock(struct coap *c, uint64_t tag)
 {
-  int fd = socket(c->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                  0);
+  int fd =
+      socket(c->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return err_no(c, "socket", errno);
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
@@ -102,8 +104,7 @@ static void add_uri(struct coap *c, struct ck_builder *b)
 }
 
 /* Sends subscriber i's GET with Observe obs (0 register, 1 deregister). */
-static int send_get(struct coap *c, unsigned i, enum ck_type type,
-                    uint32_t obs)
+static int send_get(struct coap *c, unsigned i, enum ck_type type, uint32_t obs)
 {
   uint8_t buf[256];
   struct ck_builder b;
@@ -149,8 +150,15 @@ static int sub_input(struct coap *c, unsigned i, const uint8_t *d, size_t len,
     c->r->st.foreign++;
     return 0;
   }
-  if (m.type == CK_TYPE_CON)
+  if (m.type == CK_TYPE_CON) {
     send_ack(s->fd, m.mid);
+    /* RFC 7252 §4.5: a CON sent again (our ACK was lost) is the same
+     * message; acknowledged again, not delivered again. */
+    if (s->con_seen && m.mid == s->con_mid)
+      return 0;
+    s->con_seen = true;
+    s->con_mid = m.mid;
+  }
   if (m.type == CK_TYPE_RST) {
     if (s->state == SUB_OBSERVING)
       return 0;
@@ -171,14 +179,15 @@ static int sub_input(struct coap *c, unsigned i, const uint8_t *d, size_t len,
     char why[200];
     describe(&m, why, sizeof why);
     if (CK_CODE_CLASS(m.code) != 2)
-      return ps_fail(c->r, "GET /ps/%s?%s (Observe 0) answered %s%s",
-                     c->topic, c->query, why,
+      return ps_fail(c->r, "GET /ps/%s?%s (Observe 0) answered %s%s", c->topic,
+                     c->query, why,
                      m.code == CK_NOT_FOUND
                          ? ": is coapd's pub/sub gateway (ps/) enabled?"
                          : "");
     if (!has_obs)
-      return ps_fail(c->r, "GET /ps/%s?%s (Observe 0) answered %s without "
-                           "Observe: the subscription was not accepted",
+      return ps_fail(c->r,
+                     "GET /ps/%s?%s (Observe 0) answered %s without "
+                     "Observe: the subscription was not accepted",
                      c->topic, c->query, why);
     s->state = SUB_OBSERVING;
     c->observing++;
@@ -195,8 +204,10 @@ static int sub_input(struct coap *c, unsigned i, const uint8_t *d, size_t len,
     if (c->ended++ == 0) {
       char why[200];
       describe(&m, why, sizeof why);
-      fprintf(stderr, "coap-pubsub-bench: coapd ended an observation with "
-                      "%s\n", why);
+      fprintf(stderr,
+              "coap-pubsub-bench: coapd ended an observation with "
+              "%s\n",
+              why);
     }
     c->r->st.errors++;
   }
@@ -223,8 +234,7 @@ static int pub_input(struct coap *c, int fd, const uint8_t *d, size_t len)
   if (CK_CODE_CLASS(m.code) == 4) {
     char why[200];
     describe(&m, why, sizeof why);
-    return ps_fail(c->r, "POST /ps/%s?%s answered %s", c->topic, c->query,
-                   why);
+    return ps_fail(c->r, "POST /ps/%s?%s answered %s", c->topic, c->query, why);
   }
   return 0;
 }
@@ -330,16 +340,19 @@ static int coap_setup(void **ctx, struct ps_run *r, const char *host,
   while (c->observing < r->nsubs) {
     uint64_t now = ps_now_ns();
     if (now >= deadline)
-      return ps_fail(r, "%u of %u subscriptions to /ps/%s not confirmed "
-                        "within %u ms", r->nsubs - c->observing, r->nsubs,
-                     c->topic, timeout_ms);
+      return ps_fail(r,
+                     "%u of %u subscriptions to /ps/%s not confirmed "
+                     "within %u ms",
+                     r->nsubs - c->observing, r->nsubs, c->topic, timeout_ms);
     inflight = 0;
     for (unsigned i = 0; i < next; i++) {
       struct sub *s = &c->subs[i];
       if (s->state == SUB_SENT && now - s->t_ns >= REG_RTO_NS) {
         if (s->tries >= REG_TRIES)
-          return ps_fail(r, "no answer from %s to GET /ps/%s (Observe 0) "
-                            "after %u tries", c->target, c->topic, REG_TRIES);
+          return ps_fail(r,
+                         "no answer from %s to GET /ps/%s (Observe 0) "
+                         "after %u tries",
+                         c->target, c->topic, REG_TRIES);
         s->tries++;
         s->t_ns = now;
         if (send_get(c, i, CK_TYPE_CON, 0) < 0)
@@ -387,9 +400,8 @@ static int coap_publish(void *ctx, const uint8_t *payload, size_t len)
     return -1;
   uint8_t buf[PS_MAX_PAYLOAD + 128];
   struct ck_builder b;
-  ck_builder_init(&b, buf, sizeof buf,
-                  c->r->qos ? CK_TYPE_CON : CK_TYPE_NON, CK_POST,
-                  c->pub_mid++);
+  ck_builder_init(&b, buf, sizeof buf, c->r->qos ? CK_TYPE_CON : CK_TYPE_NON,
+                  CK_POST, c->pub_mid++);
   c->pub_used++;
   ck_builder_token(&b, &c->pub_used, sizeof c->pub_used);
   add_uri(c, &b);

@@ -215,8 +215,7 @@ static struct mosquitto *new_without_pair(struct mqtt *q, const char *id,
 
 /* Creates client i and connects it (a blocking TCP connect on loopback;
  * the CONNACK arrives through the loop). */
-static int start_client(struct mqtt *q, unsigned i, const char *host,
-                        int port)
+static int start_client(struct mqtt *q, unsigned i, const char *host, int port)
 {
   struct client *c = &q->cl[i];
   char id[48];
@@ -275,9 +274,10 @@ static int mqtt_setup(void **ctx, struct ps_run *r, const char *host,
   uint64_t deadline = ps_now_ns() + (uint64_t)timeout_ms * 1000000u;
   while (q->subscribed < r->nsubs) {
     if (ps_now_ns() >= deadline)
-      return ps_fail(r, "%u of %u subscriptions to %s not confirmed within "
-                        "%u ms", r->nsubs - q->subscribed, r->nsubs,
-                     q->topic, timeout_ms);
+      return ps_fail(r,
+                     "%u of %u subscriptions to %s not confirmed within "
+                     "%u ms",
+                     r->nsubs - q->subscribed, r->nsubs, q->topic, timeout_ms);
     while (q->ncl < r->nsubs && q->ncl - q->subscribed < CONNECT_BATCH)
       if (start_client(q, q->ncl, host, (int)p) < 0)
         return -1;
@@ -288,8 +288,10 @@ static int mqtt_setup(void **ctx, struct ps_run *r, const char *host,
     return -1;
   while (!q->cl[r->nsubs].connected) {
     if (ps_now_ns() >= deadline)
-      return ps_fail(r, "the publisher's connection to %s was not "
-                        "accepted within %u ms", q->target, timeout_ms);
+      return ps_fail(r,
+                     "the publisher's connection to %s was not "
+                     "accepted within %u ms",
+                     q->target, timeout_ms);
     if (wait_and_handle(q, 5) < 0)
       return -1;
   }

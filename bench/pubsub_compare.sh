@@ -55,7 +55,11 @@ free_port() {
 await() {
   i=0
   until bound "$2" "$3"; do
-    kill -0 "$1" 2>/dev/null || { echo "$4 exited; its log:"; cat "$5"; exit 1; }
+    if ! kill -0 "$1" 2>/dev/null; then
+      echo "$4 exited; its log:"
+      cat "$5"
+      exit 1
+    fi
     i=$((i + 1))
     [ $i -lt 50 ] || { echo "$4 does not listen on $3"; exit 1; }
     sleep 0.1

@@ -20,7 +20,6 @@
 
 #include "pubsub_bench.h"
 
-
 uint64_t ps_now_ns(void)
 {
   struct timespec ts;

@@ -83,8 +83,8 @@ static void run_init(struct ps_run *r, uint32_t *count,
   r->t_end_ns = 2000;
 }
 
-static void deliver(struct ps_run *r, unsigned sub, uint16_t run,
-                    uint32_t seq, uint64_t sent, uint64_t now)
+static void deliver(struct ps_run *r, unsigned sub, uint16_t run, uint32_t seq,
+                    uint64_t sent, uint64_t now)
 {
   uint8_t buf[32];
   struct ps_payload p = {run, seq, sent};
