@@ -14,7 +14,7 @@ set -u
 
 # Set to 1 once coapd's pub/sub gateway (SPEC.md, "Publish/subscribe
 # gateway") is merged, to run the coapd half of this test by default.
-COAPD_GATEWAY_READY=0
+COAPD_GATEWAY_READY=1
 
 BENCH=${1:?usage: bench_pubsub_smoke.sh coap-pubsub-bench coapd [coapd]}
 COAPD=${2:?usage: bench_pubsub_smoke.sh coap-pubsub-bench coapd [coapd]}
