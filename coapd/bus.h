@@ -74,9 +74,21 @@ struct bus_stats {
                               memory) or not loaded (caps) */
 };
 
-/* The interface each implementation fills. */
+/* The completion of a publish that the bus could not settle at once
+ * (the MQTT bus at QoS 1 or 2: when the broker has acknowledged it).
+ * result is 0 or a negative errno value. Called exactly once, from the
+ * loop, never from inside the bus_publish_acked() call itself. */
+typedef void (*bus_done_fn)(void *user, int result);
+
+/* bus_publish_acked() returns this when done will be called. */
+enum { BUS_PENDING = 1 };
+
+/* The interface each implementation fills. publish's done may be NULL:
+ * the caller does not wait, and a bus that would have answered later
+ * returns 0 at once. */
 struct bus_ops {
-  int (*publish)(struct bus *b, const struct bus_msg *m);
+  int (*publish)(struct bus *b, const struct bus_msg *m, bus_done_fn done,
+                 void *user);
   int (*subscribe)(struct bus *b, const char *filter, uint8_t qos,
                    bus_deliver_fn fn, void *user, struct bus_sub **out);
   void (*unsubscribe)(struct bus *b, struct bus_sub *s);
@@ -118,7 +130,19 @@ int bus_embedded_new(const struct bus_embedded_config *cfg,
  * delivered), -ENOMEM, or the persistence error. */
 static inline int bus_publish(struct bus *b, const struct bus_msg *m)
 {
-  return b->ops->publish(b, m);
+  return b->ops->publish(b, m, NULL, NULL);
+}
+
+/* As bus_publish(), for a publisher that waits until the message is
+ * safe (a CON publish, answered 2.04 only then): returns BUS_PENDING
+ * when the bus will call done later with the result (the MQTT bus with
+ * m->qos >= 1), else what bus_publish() returns; done is then not
+ * called. The embedded bus never pends: a message is delivered, and a
+ * retained one stored, before it returns. */
+static inline int bus_publish_acked(struct bus *b, const struct bus_msg *m,
+                                    bus_done_fn done, void *user)
+{
+  return b->ops->publish(b, m, done, user);
 }
 
 /* Subscribes to filter. The retained messages matching it are delivered

@@ -381,8 +381,11 @@ static void leave(struct embedded *e)
 
 /* The operations. */
 
-static int op_publish(struct bus *b, const struct bus_msg *m)
+static int op_publish(struct bus *b, const struct bus_msg *m, bus_done_fn done,
+                      void *user)
 {
+  (void)done; /* everything is settled before we return */
+  (void)user;
   struct embedded *e = (struct embedded *)b;
   if (!m || !m->topic || m->qos > 2 || (m->len > 0 && !m->payload) ||
       !bus_topic_valid(m->topic, strnlen(m->topic, BUS_TOPIC_MAX + 1)))

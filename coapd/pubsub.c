@@ -125,6 +125,32 @@ static int qos_of(struct pubsub *ps, const struct ck_request *req,
   return (int)v;
 }
 
+/* A publish the bus settles later (MQTT QoS >= 1): the answer waits for
+ * the broker, so that 2.04 means the message is safe. */
+struct pending_pub {
+  struct pubsub *ps;
+  struct ck_deferred *d;
+};
+
+static void publish_done(void *user, int result)
+{
+  struct pending_pub *p = user;
+  if (!p->d) { /* answered already, see h_publish */
+    free(p);
+    return;
+  }
+  struct ck_response *resp = ck_deferred_response(p->d);
+  if (result < 0) {
+    pubsub_fail(p->ps, resp, CK_SERVICE_UNAVAILABLE,
+                "the bus did not take the message");
+  } else {
+    p->ps->st.published++;
+    ck_response_code(resp, CK_CHANGED);
+  }
+  ck_deferred_send(p->d);
+  free(p);
+}
+
 static void h_publish(struct pubsub *ps, const struct ck_request *req,
                       struct ck_response *resp, const struct query *q,
                       const char *user, const char *topic, size_t tlen)
@@ -169,7 +195,23 @@ static void h_publish(struct pubsub *ps, const struct ck_request *req,
                       .expiry_s = expiry};
   if (!ck_request_has(req, CK_OPT_CONTENT_FORMAT))
     m.cf = -1;
-  int rc = bus_publish(ps->bus, &m);
+  struct pending_pub *pp = NULL;
+  if (qos > 0)
+    pp = malloc(sizeof *pp);
+  int rc = pp ? bus_publish_acked(ps->bus, &m, publish_done, pp)
+              : bus_publish(ps->bus, &m);
+  if (rc == BUS_PENDING) {
+    pp->ps = ps;
+    pp->d = ck_response_defer(resp, 0);
+    if (!pp->d) {
+      /* The library cannot hold this answer (it never refuses a fresh
+       * request): the bus has the message; answer now. */
+      ps->st.published++;
+      ck_response_code(resp, CK_CHANGED);
+    }
+    return;
+  }
+  free(pp);
   if (rc == -EINVAL || rc == -EMSGSIZE) {
     pubsub_fail(ps, resp, CK_BAD_REQUEST, "message refused by the bus");
   } else if (rc == -ENOSPC || rc == -ENOMEM) {
