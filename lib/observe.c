@@ -85,6 +85,23 @@ struct ck_observer *ck__observe_find(struct ck_ctx *ctx,
   return NULL;
 }
 
+static void hash_unlink(struct ck_ctx *ctx, struct ck_observer *o)
+{
+  struct ck_observer **pp =
+    &ctx->obs->buckets[obs_hash(&o->peer, o->token, o->tkl)];
+  while (*pp && *pp != o)
+    pp = &(*pp)->hnext;
+  if (*pp)
+    *pp = o->hnext;
+}
+
+static void hash_link(struct ck_ctx *ctx, struct ck_observer *o)
+{
+  uint32_t h = obs_hash(&o->peer, o->token, o->tkl);
+  o->hnext = ctx->obs->buckets[h];
+  ctx->obs->buckets[h] = o;
+}
+
 static void unlink_all(struct ck_ctx *ctx, struct ck_observer *o)
 {
   struct ck_resource *r = o->res;
@@ -95,12 +112,7 @@ static void unlink_all(struct ck_ctx *ctx, struct ck_observer *o)
   if (o->next)
     o->next->prev = o->prev;
   r->nobs--;
-  struct ck_observer **pp =
-    &ctx->obs->buckets[obs_hash(&o->peer, o->token, o->tkl)];
-  while (*pp && *pp != o)
-    pp = &(*pp)->hnext;
-  if (*pp)
-    *pp = o->hnext;
+  hash_unlink(ctx, o);
   if (o->has_mid)
     mid_unlink(ctx, o);
 }
@@ -144,9 +156,7 @@ int ck__observe_link(struct ck_ctx *ctx, struct ck_observer *o)
     r->obs_head->prev = o;
   r->obs_head = o;
   r->nobs++;
-  uint32_t h = obs_hash(&o->peer, o->token, o->tkl);
-  o->hnext = ctx->obs->buckets[h];
-  ctx->obs->buckets[h] = o;
+  hash_link(ctx, o);
   /* Hashed by Message ID once a notification has gone out. */
   o->mnext = NULL;
   ctx->stats.observers++;
@@ -166,20 +176,37 @@ void ck__observe_sent_mid(struct ck_ctx *ctx, struct ck_observer *o,
 void ck__observe_repeer(struct ck_ctx *ctx, struct ck_observer *o,
                         const struct ck_addr *peer)
 {
-  struct ck_observer **pp =
-    &ctx->obs->buckets[obs_hash(&o->peer, o->token, o->tkl)];
-  while (*pp && *pp != o)
-    pp = &(*pp)->hnext;
-  if (*pp)
-    *pp = o->hnext;
+  hash_unlink(ctx, o);
   if (o->has_mid)
     mid_unlink(ctx, o);
   o->peer = *peer;
-  uint32_t h = obs_hash(&o->peer, o->token, o->tkl);
-  o->hnext = ctx->obs->buckets[h];
-  ctx->obs->buckets[h] = o;
+  hash_link(ctx, o);
   if (o->has_mid)
     mid_link(ctx, o);
+}
+
+struct ck_observer *ck__observe_alloc(struct ck_ctx *ctx,
+                                      struct ck_resource *r,
+                                      const struct ck_request *req, int *err)
+{
+  if (ctx->stats.observers >= ctx->cfg.max_observers) {
+    ctx->stats.observers_rejected++;
+    *err = CK_EFULL;
+    return NULL;
+  }
+  struct ck_observer *o = calloc(1, sizeof *o);
+  if (!o) {
+    *err = CK_ENOMEM;
+    return NULL;
+  }
+  const struct ck_msg *m = req->msg;
+  o->res = r;
+  o->ep = req->ep;
+  o->peer = *req->peer;
+  o->tkl = m->tkl;
+  memcpy(o->token, m->token, m->tkl);
+  o->last_con = ck__loop_now(&ctx->loop);
+  return o;
 }
 
 int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
@@ -206,24 +233,14 @@ int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
     o->ep = req->ep;
     return 0;
   }
-  if (ctx->stats.observers >= ctx->cfg.max_observers) {
-    ctx->stats.observers_rejected++;
-    free(copy);
-    return CK_EFULL;
-  }
-  o = calloc(1, sizeof *o);
+  int err;
+  o = ck__observe_alloc(ctx, r, req, &err);
   if (!o) {
     free(copy);
-    return CK_ENOMEM;
+    return err;
   }
-  o->res = r;
-  o->ep = req->ep;
-  o->peer = *req->peer;
-  o->tkl = m->tkl;
-  memcpy(o->token, m->token, m->tkl);
   o->req = copy;
   o->req_len = (uint16_t)m->len;
-  o->last_con = ck__loop_now(&ctx->loop);
   return ck__observe_link(ctx, o);
 }
 

@@ -63,19 +63,10 @@ int ck_observer_new(const struct ck_request *req, struct ck_response *resp,
     seq = (old->seq + 1) & 0xffffff;
     ck__observe_end(ctx, old, CK_OBSERVER_REPLACED);
   }
-  if (ctx->stats.observers >= ctx->cfg.max_observers) {
-    ctx->stats.observers_rejected++;
-    return CK_EFULL;
-  }
-  struct ck_observer *o = calloc(1, sizeof *o);
+  int rc;
+  struct ck_observer *o = ck__observe_alloc(ctx, r, req, &rc);
   if (!o)
-    return CK_ENOMEM;
-  o->res = r;
-  o->ep = req->ep;
-  o->peer = *req->peer;
-  o->tkl = m->tkl;
-  memcpy(o->token, m->token, m->tkl);
-  o->last_con = ck__loop_now(&ctx->loop);
+    return rc;
   o->app = true;
   o->pending = true;
   o->type = (uint8_t)cfg->type;
@@ -83,7 +74,7 @@ int ck_observer_new(const struct ck_request *req, struct ck_response *resp,
   o->queue_max = cfg->queue_max ? cfg->queue_max : DEFAULT_QUEUE;
   o->on_end = cfg->on_end;
   o->user = cfg->user;
-  int rc = ck__observe_link(ctx, o);
+  rc = ck__observe_link(ctx, o);
   if (rc < 0) {
     free(o);
     return rc;

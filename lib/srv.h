@@ -167,6 +167,11 @@ struct ck_observer {
 struct ck_observer *ck__observe_find(struct ck_ctx *ctx,
                                      const struct ck_addr *peer,
                                      const uint8_t *tok, uint8_t tkl);
+/* A new observer of r for req's sender and token (not linked yet), or
+ * NULL with *err CK_EFULL (max_observers, counted) or CK_ENOMEM. */
+struct ck_observer *ck__observe_alloc(struct ck_ctx *ctx,
+                                      struct ck_resource *r,
+                                      const struct ck_request *req, int *err);
 /* Allocates the tables on first use and links o (peer, token, res set)
  * into them and its resource's list. Returns 0 or CK_ENOMEM. */
 int ck__observe_link(struct ck_ctx *ctx, struct ck_observer *o);

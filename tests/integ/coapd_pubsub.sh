@@ -24,6 +24,15 @@ sub_start() {
 }
 sub_wait() { wait "${SUBS[$1]}" || true; }
 
+# crash_restart [ARGS...]: kill -9, then a new coapd on the same data.
+crash_restart() {
+  kill -9 "$PID"
+  wait "$PID" 2>/dev/null || true
+  PID=
+  : >"$T/coapd.log"
+  start_coapd "$@"
+}
+
 start_coapd
 
 # --- connectionless mode (EMQX: "Message Publish", "Topic Subscribe") ---
@@ -110,11 +119,7 @@ ok "a user added while running: anonymous 4.01, wrong password 4.01, ACL 4.03"
 # --- kill -9: retained messages and users survive ---
 req -m post -e "survives" "$U/ps/coap/k9?retain=true&u=alice&p=s3cret"
 expect 2.04
-kill -9 "$PID"
-wait "$PID" 2>/dev/null || true
-PID=
-: >"$T/coapd.log"
-start_coapd
+crash_restart
 req -m get "$U/ps/coap/k9?u=alice&p=s3cret"
 expect 2.05
 body_is survives
@@ -160,11 +165,7 @@ ok "a session without heartbeat is removed"
 req -m post -e "" "$U/mqtt/connection?clientid=k9"
 expect 2.01
 TOKEN=$(cat "$T/body")
-kill -9 "$PID"
-wait "$PID" 2>/dev/null || true
-PID=
-: >"$T/coapd.log"
-start_coapd --connection-required --heartbeat 2
+crash_restart --connection-required --heartbeat 2
 req -m put -e "" "$U/mqtt/connection?clientid=k9&token=$TOKEN"
 expect 2.04
 ok "a connection-mode session survives kill -9"

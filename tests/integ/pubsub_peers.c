@@ -164,6 +164,19 @@ static void nat_rebinding(void)
   printf("ok - NAT rebinding: the subscription followed the client\n");
 }
 
+/* The notification in rx reached fd: ACK it, and check that it is
+ * message m<*got>. */
+static void take_note(int fd, int *got, int *in_order)
+{
+  if (rx.type == CK_TYPE_CON)
+    send_empty(fd, CK_TYPE_ACK, rx.mid);
+  char want[16];
+  snprintf(want, sizeof want, "m%d", *got);
+  if (!payload_is(want))
+    *in_order = 0;
+  (*got)++;
+}
+
 static void slow_subscriber(void)
 {
   int slow = sock(), fast = sock(), pub = sock();
@@ -183,25 +196,11 @@ static void slow_subscriber(void)
     if (answer(pub, mid) == CK_CHANGED)
       answered++;
     /* The fast subscriber acknowledges everything that has arrived. */
-    while (recv_msg(fast, got < i ? 50 : 0)) {
-      if (rx.type == CK_TYPE_CON)
-        send_empty(fast, CK_TYPE_ACK, rx.mid);
-      char want[16];
-      snprintf(want, sizeof want, "m%d", got);
-      if (!payload_is(want))
-        in_order = 0;
-      got++;
-    }
+    while (recv_msg(fast, got < i ? 50 : 0))
+      take_note(fast, &got, &in_order);
   }
-  while (got < N && recv_msg(fast, 1000)) {
-    if (rx.type == CK_TYPE_CON)
-      send_empty(fast, CK_TYPE_ACK, rx.mid);
-    char want[16];
-    snprintf(want, sizeof want, "m%d", got);
-    if (!payload_is(want))
-      in_order = 0;
-    got++;
-  }
+  while (got < N && recv_msg(fast, 1000))
+    take_note(fast, &got, &in_order);
   CHECK(answered == N, "%d of %d publishes answered 2.04", answered, N);
   CHECK(got == N && in_order, "fast subscriber got %d of %d (order %s)", got,
         N, in_order ? "kept" : "broken");
