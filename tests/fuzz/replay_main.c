@@ -1,7 +1,9 @@
 /* Runs a libFuzzer target's LLVMFuzzerTestOneInput over every file in the
  * directories given on the command line, so that the seed corpus and every
  * input a fuzzer once found troublesome are replayed by CTest on every
- * build, sanitizers included. Missing directories are skipped. */
+ * build, sanitizers included. A directory that is missing fails the run:
+ * a corpus or regression directory lost in a move must not turn the
+ * replay into a pass over nothing (each holds a .keep when empty). */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,8 +39,10 @@ int main(int argc, char **argv)
   unsigned count = 0;
   for (int i = 1; i < argc; i++) {
     DIR *d = opendir(argv[i]);
-    if (!d)
-      continue;
+    if (!d) {
+      fprintf(stderr, "replay: the directory %s is missing\n", argv[i]);
+      return 1;
+    }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
       if (e->d_name[0] == '.')
