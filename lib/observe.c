@@ -297,9 +297,11 @@ struct ck__con *ck__observe_con_send(struct ck_ctx *ctx,
   return ck__con_send(ctx, o->ep, &o->peer, buf, len, NULL, con_done, o);
 }
 
-/* Sends one notification to o. Returns true when o is still there. */
+/* Sends one notification to o, with resp as the handler's scratch
+ * response (one per round, not one allocation per observer). Returns
+ * true when o is still there. */
 static bool notify(struct ck_ctx *ctx, struct ck_observer *o,
-                   unsigned flags)
+                   unsigned flags, struct ck_response *resp)
 {
   struct ck_resource *r = o->res;
   struct ck_msg m;
@@ -314,9 +316,6 @@ static bool notify(struct ck_ctx *ctx, struct ck_observer *o,
                            .multicast = false,
                            .body = m.payload,
                            .body_len = m.payload_len};
-  struct ck_response *resp = malloc(sizeof *resp);
-  if (!resp)
-    return true;
   ck__resp_init(resp, CK_GET);
   ck__run_handler(r, &req, resp);
 
@@ -335,7 +334,6 @@ static bool notify(struct ck_ctx *ctx, struct ck_observer *o,
                              con ? CK_TYPE_CON : CK_TYPE_NON, mid, o->token,
                              o->tkl, resp, &rp);
   ck__resp_free(resp);
-  free(resp);
   if (n < 0)
     return true;
   if (con) {
@@ -367,6 +365,9 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
     return 0;
   int n = 0;
   struct ck_observer *o = r->obs_head;
+  struct ck_response *resp = o ? malloc(sizeof *resp) : NULL;
+  if (o && !resp)
+    return (int)r->nobs; /* none could be notified; all remain */
   /* Called from outside the loop, the notifications still leave in
    * batches, and all of them before this call returns (ctx.h); inside,
    * they join the iteration's batch like any send. */
@@ -378,10 +379,11 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
     struct ck_observer *next = o->next;
     if (o->app)
       n++; /* fed by the application, not by the handler */
-    else if (notify(ctx, o, flags))
+    else if (notify(ctx, o, flags, resp))
       n++;
     o = next;
   }
+  free(resp);
   ctx->loop.depth--;
   if (outside)
     ck__flush_all(ctx);
