@@ -236,3 +236,13 @@ grep -q "connected to the broker 127.0.0.1:$MQ_PORT again" "$T/A.log" ||
   fail "A did not reconnect: $(tail -n 5 "$T/A.log")"
 ok "outage: A $acked x 2.04 (all at the broker), $refused x 5.03; C 5 held and acked, 5 refused with 5.03 + Max-Age, counted"
 echo "# outage: $N publishes to A: $acked acked, $refused refused"
+
+# Each instance stops cleanly on SIGTERM (under the sanitizers: no leak).
+for name in A B C; do
+  pid_var="PID_$name"
+  kill -TERM "${!pid_var}"
+  rc=0
+  wait "${!pid_var}" || rc=$?
+  [ "$rc" = 0 ] || fail "coapd $name exited with $rc: $(tail -n 20 "$T/$name.log")"
+done
+ok "A, B and C stop cleanly on SIGTERM"
