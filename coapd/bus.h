@@ -72,6 +72,12 @@ struct bus_stats {
   uint64_t retained_bytes; /* current payload bytes held */
   uint64_t dropped;        /* messages accepted but not delivered (no
                               memory) or not loaded (caps) */
+  /* The MQTT bus only (zero for the embedded one). */
+  uint64_t connected;  /* 1 while the broker connection is up */
+  uint64_t reconnects; /* connections made after the first */
+  uint64_t buffered;   /* current: publishes held for the broker (waiting
+                          for a connection or for its acknowledgement) */
+  uint64_t refused;    /* publishes refused because that buffer was full */
 };
 
 /* The completion of a publish that the bus could not settle at once
@@ -147,7 +153,8 @@ static inline int bus_publish_acked(struct bus *b, const struct bus_msg *m,
 
 /* Subscribes to filter. The retained messages matching it are delivered
  * before this returns (m->from_retained set), oldest first; *out is set
- * before the first of them, so the callback may unsubscribe it. A
+ * before the first of them, so the callback may unsubscribe it. The MQTT
+ * bus delivers them later, from the loop, when the broker sends them. A
  * subscription made inside a delivery callback gets the messages
  * published after it, not the one being delivered. Returns 0 and *out,
  * -EINVAL (not a valid filter, qos over 2), -ENOSPC (max_subscriptions)

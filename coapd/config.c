@@ -35,6 +35,8 @@ enum kind {
   K_ENUM, /* one of the '|'-separated words in arg, stored as its index
            * into an int */
   K_FILE,
+  K_STR, /* text into a char array of max bytes, NUL included */
+  K_BUS, /* K_STR holding "embedded" (stored as "") or an mqtt:// URL */
   K_HELP,
   K_VERSION
 };
@@ -79,6 +81,10 @@ static const struct setting table[] = {
      "pub/sub clients must create a session (mqtt/connection) first"},
     {"heartbeat", "heartbeat", K_U32, F(pubsub.heartbeat_s), 1, 86400,
      "SECONDS", "a session without a heartbeat this long ends (30)"},
+    {"bus", "bus", K_BUS, F(bus_url), 0, BUS_MQTT_URL_MAX,
+     "embedded|mqtt://...",
+     "the message bus: embedded (default) or an MQTT broker, "
+     "mqtt://[USER:PASSWORD@]HOST[:PORT][/PREFIX] (docs/scale-out.md)"},
     {"help", NULL, K_HELP, 0, 0, 0, NULL, "print this help and exit"},
     {"version", NULL, K_VERSION, 0, 0, 0, NULL, "print the version and exit"},
     {NULL, "ack_timeout_ms", K_U32, P(ack_timeout_ms), 1, 600000, NULL,
@@ -127,6 +133,18 @@ static const struct setting table[] = {
      68719476736.0, NULL, "payload bytes of retained messages (268435456)"},
     {NULL, "max_subscriptions", K_SIZE, F(bus.max_subscriptions), 1, 1e9,
      NULL, "bus subscriptions (1000000)"},
+    {NULL, "mqtt_client_id", K_STR, F(mqtt_client_id), 0, 128, NULL,
+     "MQTT client id (coapd-HOSTNAME-PID)"},
+    {NULL, "mqtt_max_buffered", K_SIZE, F(mqtt.max_buffered), 1, 1e9, NULL,
+     "publishes held while the broker is away or has not acked (10000)"},
+    {NULL, "mqtt_max_buffered_bytes", K_SIZE, F(mqtt.max_buffered_bytes),
+     1024, 68719476736.0, NULL, "their payload bytes (16777216)"},
+    {NULL, "mqtt_cafile", K_STR, F(mqtt_cafile), 0, COAPD_PATH_MAX, NULL,
+     "TLS to the broker: CA certificates (PEM)"},
+    {NULL, "mqtt_certfile", K_STR, F(mqtt_certfile), 0, COAPD_PATH_MAX, NULL,
+     "TLS client certificate (PEM), with mqtt_keyfile"},
+    {NULL, "mqtt_keyfile", K_STR, F(mqtt_keyfile), 0, COAPD_PATH_MAX, NULL,
+     "TLS client key (PEM)"},
     {NULL, "rcvbuf", K_INT, F(ctx.rcvbuf), 4096, 1073741824, NULL,
      "SO_RCVBUF in bytes (4194304)"},
     {NULL, "sndbuf", K_INT, F(ctx.sndbuf), 4096, 1073741824, NULL,
@@ -413,6 +431,25 @@ static int set_enum(const struct setting *s, int *field, const char *v,
   return -1;
 }
 
+/* Text copied whole into a field of s->max bytes, or refused. */
+static int set_str(const struct setting *s, char *field, const char *v,
+                   char *err, size_t cap)
+{
+  size_t n = strlen(v);
+  if (n >= (size_t)s->max) {
+    snprintf(err, cap, "'%.40s...' is longer than %.0f bytes", v, s->max - 1);
+    return -1;
+  }
+  if (s->kind == K_BUS && strcmp(v, "embedded") == 0) {
+    field[0] = '\0';
+    return 0;
+  }
+  if (s->kind == K_BUS && bus_mqtt_url_check(v, err, cap) < 0)
+    return -1;
+  memcpy(field, v, n + 1);
+  return 0;
+}
+
 /* Applies one value; on error writes the reason into err. */
 static int set(struct coapd_config *c, const struct setting *s, const char *v,
                int src, char *err, size_t cap)
@@ -439,6 +476,9 @@ static int set(struct coapd_config *c, const struct setting *s, const char *v,
     return set_dir(field, v, err, cap);
   case K_ENUM:
     return set_enum(s, field, v, err, cap);
+  case K_STR:
+  case K_BUS:
+    return set_str(s, field, v, err, cap);
   default:
     return 0; /* --config, --help, --version: handled by the caller */
   }

@@ -10,6 +10,7 @@
 #include <coapkit/coapkit.h>
 
 #include "bus.h"
+#include "bus_mqtt.h"
 #include "log.h"
 #include "pubsub.h"
 
@@ -45,6 +46,13 @@ struct coapd_config {
   struct pubsub_config pubsub;
   struct bus_embedded_config bus;
   int unsubscribe_choice; /* 0: 2.05, 1: 2.07 */
+  /* --bus or bus: empty for the embedded bus, else the MQTT broker's
+   * mqtt:// URL; the MQTT bus's other settings (mqtt_* keys) beside. */
+  char bus_url[BUS_MQTT_URL_MAX];
+  char mqtt_client_id[128];
+  char mqtt_cafile[COAPD_PATH_MAX], mqtt_certfile[COAPD_PATH_MAX],
+    mqtt_keyfile[COAPD_PATH_MAX];
+  struct bus_mqtt_config mqtt;
   /* --metrics-listen or metrics_listen: where /metrics is served over
    * HTTP; len 0 (the default): nowhere. */
   struct ck_addr metrics_listen;

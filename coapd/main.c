@@ -194,7 +194,17 @@ static int gateway_start(struct gateway *g, struct ck_ctx *ctx,
     return -1;
   }
   struct bus_persist persist = store_bus_persist(g->store);
-  rc = bus_embedded_new(&cfg->bus, &persist, &g->bus);
+  if (cfg->bus_url[0]) {
+    /* Retained messages live in the broker then, not in the store. */
+    cfg->mqtt.url = cfg->bus_url;
+    cfg->mqtt.client_id = cfg->mqtt_client_id;
+    cfg->mqtt.cafile = cfg->mqtt_cafile;
+    cfg->mqtt.certfile = cfg->mqtt_certfile;
+    cfg->mqtt.keyfile = cfg->mqtt_keyfile;
+    rc = bus_mqtt_new(ctx, &cfg->mqtt, &g->bus);
+  } else {
+    rc = bus_embedded_new(&cfg->bus, &persist, &g->bus);
+  }
   if (rc < 0) {
     log_error("cannot start the bus: %s", strerror(-rc));
     return -1;

@@ -119,6 +119,13 @@ static void bus_families(struct out *o, const struct bus *b)
   gauge(o, "bus_retained", "Current retained messages.", s.retained);
   gauge(o, "bus_retained_bytes", "Payload bytes of the retained messages.",
         s.retained_bytes);
+  gauge(o, "bus_connected", "1 while the MQTT bus is connected to its broker.",
+        s.connected);
+  counter(o, "bus_reconnects_total", "Broker connections after the first.",
+          s.reconnects);
+  gauge(o, "bus_buffered", "Publishes held for the broker.", s.buffered);
+  counter(o, "bus_refused_total",
+          "Publishes refused because the broker buffer was full.", s.refused);
 }
 
 static void pubsub_families(struct out *o, const struct pubsub *ps)

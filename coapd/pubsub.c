@@ -212,7 +212,10 @@ static void h_publish(struct pubsub *ps, const struct ck_request *req,
     return;
   }
   free(pp);
-  if (rc == -EINVAL || rc == -EMSGSIZE) {
+  if (rc == -EAGAIN) {
+    pubsub_fail(ps, resp, CK_SERVICE_UNAVAILABLE,
+                "the broker is unreachable; try again");
+  } else if (rc == -EINVAL || rc == -EMSGSIZE) {
     pubsub_fail(ps, resp, CK_BAD_REQUEST, "message refused by the bus");
   } else if (rc == -ENOSPC || rc == -ENOMEM) {
     pubsub_fail(ps, resp, CK_SERVICE_UNAVAILABLE, "retained store full");

@@ -164,7 +164,8 @@ static void fake_stats(const struct bus *b, struct bus_stats *out)
 {
   (void)b;
   *out = (struct bus_stats){.published = 7, .delivered = 11,
-                            .subscriptions = 3, .retained_bytes = 4096};
+                            .subscriptions = 3, .retained_bytes = 4096,
+                            .connected = 1, .refused = 5};
 }
 
 static void bus_families(void **state)
@@ -176,11 +177,14 @@ static void bus_families(void **state)
   char buf[4096];
   int n = metrics_format(&src, buf, sizeof buf);
   assert_true(n > 0);
-  assert_int_equal(check_exposition(buf), 6);
+  assert_int_equal(check_exposition(buf), 10);
   assert_non_null(strstr(buf, "\ncoapd_bus_published_total 7\n"));
   assert_non_null(strstr(buf, "\ncoapd_bus_delivered_total 11\n"));
   assert_non_null(strstr(buf, "# TYPE coapd_bus_subscriptions gauge\n"));
   assert_non_null(strstr(buf, "\ncoapd_bus_retained_bytes 4096\n"));
+  /* The MQTT bus's: connection gauge and refusals. */
+  assert_non_null(strstr(buf, "\ncoapd_bus_connected 1\n"));
+  assert_non_null(strstr(buf, "\ncoapd_bus_refused_total 5\n"));
   assert_null(strstr(buf, "coapd_datagrams"));
 
   /* Nothing at all: an empty scrape. */
