@@ -111,7 +111,7 @@ static void on_command(void *user, const struct bus_msg *m)
 {
   struct device_ep *d = user;
   if (m->from_retained)
-    return; /* a command is for who waits now, not a stored state */
+    return; /* a stored command is no command: they are not queued */
   char key[2 * REG_NAME_MAX];
   const char *name;
   struct waiter *w = parse_topic(m->topic, key, sizeof key, &name)
@@ -136,22 +136,22 @@ static void on_command(void *user, const struct bus_msg *m)
 struct waiter *waiter_reserve(struct device_ep *d, const char *application,
                               const char *device)
 {
-  if (d->st.waiting >= d->cfg.max_waiting)
-    return NULL;
   struct waiter *w = calloc(1, sizeof *w);
   if (!w)
     return NULL;
-  if (ck_timer_new(d->ctx, on_window_closed, w, &w->timer) < 0) {
-    free(w);
-    return NULL;
-  }
-  w->d = d;
   size_t an = strlen(application), dn = strlen(device);
   /* Both are names under REG_NAME_MAX: the key fits. */
   memcpy(w->key, application, an);
   w->key[an] = '/';
   memcpy(w->key + an + 1, device, dn + 1);
   w->hash = hash_of(w->key);
+  /* A device that waits already takes its own place (waiter_start). */
+  if ((d->st.waiting >= d->cfg.max_waiting && !find(d, w->key)) ||
+      ck_timer_new(d->ctx, on_window_closed, w, &w->timer) < 0) {
+    free(w);
+    return NULL;
+  }
+  w->d = d;
   d->st.waiting++;
   return w;
 }

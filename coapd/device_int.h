@@ -111,7 +111,8 @@ int commands_init(struct device_ep *d);
 /* Answers every waiting device 2.04 and removes the subscription. */
 void commands_close(struct device_ep *d);
 /* Reserves a place for application/device to wait: NULL (answered 5.03
- * by the caller) when max_waiting devices wait or memory is short. The
+ * by the caller) when max_waiting devices wait (unless this device is
+ * one of them: it will take its own place) or memory is short. The
  * reservation counts against the cap until it ends. */
 struct waiter *waiter_reserve(struct device_ep *d, const char *application,
                               const char *device);
