@@ -58,7 +58,7 @@ static void on_resp(struct ck_call *c, const struct ck_client_response *r,
   if (ck_msg_opt(r->msg, DEVICE_OPT_COMMAND, &o) == 0 &&
       o.len < sizeof k->cmd)
     memcpy(k->cmd, o.val, o.len);
-  if (r->body_len < sizeof k->body)
+  if (r->body_len && r->body_len < sizeof k->body)
     memcpy(k->body, r->body, r->body_len);
 }
 
