@@ -20,6 +20,7 @@
 #include "bus.h"
 #include "config.h"
 #include "demo.h"
+#include "device.h"
 #include "log.h"
 #include "pubsub.h"
 #include "registry.h"
@@ -164,6 +165,7 @@ struct gateway {
   struct registry *reg;
   struct bus *bus;
   struct pubsub *ps;
+  struct device_ep *dev;
   struct ck_timer *refresh;
 };
 
@@ -216,6 +218,11 @@ static int gateway_start(struct gateway *g, struct ck_ctx *ctx,
     log_error("cannot start the pub/sub gateway: %s", ck_strerror(rc));
     return -1;
   }
+  rc = device_new(ctx, NULL, g->bus, g->reg, &g->dev);
+  if (rc < 0) {
+    log_error("cannot start the device endpoint: %s", ck_strerror(rc));
+    return -1;
+  }
   rc = ck_timer_new(ctx, on_refresh, g, &g->refresh);
   if (rc < 0) {
     log_error("cannot start the registry timer: %s", ck_strerror(rc));
@@ -243,7 +250,22 @@ static void gateway_stop(struct gateway *g)
              (unsigned long long)s.acl_denied,
              (unsigned long long)s.bad_requests);
   }
+  if (g->dev) {
+    struct device_stats s;
+    device_stats(g->dev, &s);
+    log_info("devices: accepted %llu auth_failures %llu bad_requests %llu "
+             "unavailable %llu commands_delivered %llu commands_dropped "
+             "%llu waits_expired %llu",
+             (unsigned long long)s.accepted,
+             (unsigned long long)s.auth_failures,
+             (unsigned long long)s.bad_requests,
+             (unsigned long long)s.unavailable,
+             (unsigned long long)s.commands_delivered,
+             (unsigned long long)s.commands_dropped,
+             (unsigned long long)s.waits_expired);
+  }
   ck_timer_free(g->refresh);
+  device_free(g->dev);
   pubsub_free(g->ps);
   bus_free(g->bus);
   registry_free(g->reg);
@@ -331,7 +353,7 @@ int main(int argc, char **argv)
   if (gateway_start(&gw, ctx, &cfg) < 0)
     goto out;
   if (cfg.metrics_listen.len) {
-    struct metrics_source src = {ctx, gw.bus, gw.ps};
+    struct metrics_source src = {ctx, gw.bus, gw.ps, gw.dev};
     if (metrics_http_new(ctx, &cfg.metrics_listen, &src, cfg.data_dir,
                          &metrics, why, sizeof why) < 0) {
       log_error("%s", why);

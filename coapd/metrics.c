@@ -1,5 +1,6 @@
 /* The text a Prometheus scrape of coapd reads: the library's counters
- * (ck_ctx_stats), the bus's (bus_stats) and the gateway's (pubsub_stats)
+ * (ck_ctx_stats), the bus's (bus_stats), the gateway's (pubsub_stats)
+ * and the device endpoint's (device_stats)
  * in the text exposition format 0.0.4
  * (https://prometheus.io/docs/instrumenting/exposition_formats/).
  *
@@ -163,6 +164,33 @@ static void pubsub_families(struct out *o, const struct pubsub *ps)
           "Requests refused as malformed (4.00).", s.bad_requests);
 }
 
+static void device_families(struct out *o, const struct device_ep *d)
+{
+  struct device_stats s = {0};
+  device_stats(d, &s);
+  counter(o, "device_accepted_total",
+          "Telemetry messages from devices put on the bus.", s.accepted);
+  counter(o, "device_auth_failures_total",
+          "Device requests refused for their credentials (4.03).",
+          s.auth_failures);
+  counter(o, "device_bad_requests_total",
+          "Device requests refused as malformed (4.00, 4.06, 4.13).",
+          s.bad_requests);
+  counter(o, "device_unavailable_total",
+          "Device requests answered 5.03 (caps, the bus refused).",
+          s.unavailable);
+  counter(o, "device_commands_delivered_total",
+          "Commands handed to a waiting device.", s.commands_delivered);
+  counter(o, "device_commands_dropped_total",
+          "Commands that found no device waiting on this instance.",
+          s.commands_dropped);
+  counter(o, "device_waits_expired_total",
+          "Command windows (ct) that closed without a command.",
+          s.waits_expired);
+  gauge(o, "device_waiting", "Devices waiting for a command now.",
+        s.waiting);
+}
+
 int metrics_format(const struct metrics_source *src, char *buf, size_t cap)
 {
   if (!buf || cap == 0)
@@ -175,6 +203,8 @@ int metrics_format(const struct metrics_source *src, char *buf, size_t cap)
     bus_families(&o, src->bus);
   if (src && src->pubsub)
     pubsub_families(&o, src->pubsub);
+  if (src && src->device)
+    device_families(&o, src->device);
   if (o.full) {
     buf[0] = '\0';
     return -ENOSPC;

@@ -14,6 +14,7 @@
 #include <coapkit/coapkit.h>
 
 #include "bus.h"
+#include "device.h"
 #include "pubsub.h"
 
 /* Everything one scrape shows; any pointer may be NULL (its family is
@@ -22,6 +23,7 @@ struct metrics_source {
   const struct ck_ctx *ctx;
   const struct bus *bus;
   const struct pubsub *pubsub;
+  const struct device_ep *device;
 };
 
 /* Writes the text into buf (NUL-terminated). Returns its length, or

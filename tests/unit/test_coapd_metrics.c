@@ -136,7 +136,7 @@ static void format_parses(void **state)
   struct ck_ctx *ctx = listening_ctx();
   char *buf = malloc(BUF);
   assert_non_null(buf);
-  struct metrics_source src = {ctx, NULL, NULL};
+  struct metrics_source src = {ctx, NULL, NULL, NULL};
   int n = metrics_format(&src, buf, BUF);
   assert_true(n > 0);
   assert_int_equal((size_t)n, strlen(buf));
@@ -173,7 +173,7 @@ static void bus_families(void **state)
   (void)state;
   static const struct bus_ops ops = {.stats = fake_stats};
   struct bus bus = {&ops};
-  struct metrics_source src = {NULL, &bus, NULL};
+  struct metrics_source src = {NULL, &bus, NULL, NULL};
   char buf[4096];
   int n = metrics_format(&src, buf, sizeof buf);
   assert_true(n > 0);
@@ -188,7 +188,7 @@ static void bus_families(void **state)
   assert_null(strstr(buf, "coapd_datagrams"));
 
   /* Nothing at all: an empty scrape. */
-  struct metrics_source none = {NULL, NULL, NULL};
+  struct metrics_source none = {NULL, NULL, NULL, NULL};
   assert_int_equal(metrics_format(&none, buf, sizeof buf), 0);
   assert_string_equal(buf, "");
 }
@@ -197,7 +197,7 @@ static void small_buffer(void **state)
 {
   (void)state;
   struct ck_ctx *ctx = listening_ctx();
-  struct metrics_source src = {ctx, NULL, NULL};
+  struct metrics_source src = {ctx, NULL, NULL, NULL};
   char buf[BUF];
   int full = metrics_format(&src, buf, sizeof buf);
   assert_true(full > 0);
@@ -262,7 +262,7 @@ static void http_serves(void **state)
   snprintf(file, sizeof file, "%s/metrics.addr", dir);
   struct ck_addr a;
   assert_int_equal(ck_addr_parse(&a, "127.0.0.1:0", 0), 0);
-  struct metrics_source src = {ctx, NULL, NULL};
+  struct metrics_source src = {ctx, NULL, NULL, NULL};
   struct metrics_http *m = NULL;
   assert_int_equal(metrics_http_new(ctx, &a, &src, dir, &m, err, sizeof err),
                    0);
