@@ -225,8 +225,7 @@ done
   fail "$lost publishes answered 2.04 never reached the broker: $(comm -23 "$T/acked" "$T/got" | head -n 5 | tr '\n' ' ')"
 [ "$c_acked" = 5 ] && [ "$c_refused" = 5 ] ||
   fail "C (buffer of 5): $c_acked answered 2.04, $c_refused 5.03; expected 5 and 5"
-MADDR=$(cat "$T/C/metrics.addr")
-metrics=$(curl -s "http://$MADDR/metrics")
+metrics=$("$COAPD" stats --data-dir "$T/C") || fail "coapd stats on C failed"
 grep -q '^coapd_bus_refused_total 5$' <<<"$metrics" ||
   grep -q 'bus_refused_total 5$' <<<"$metrics" ||
   fail "refusals not counted: $(grep bus_ <<<"$metrics")"
@@ -236,6 +235,44 @@ grep -q "connected to the broker 127.0.0.1:$MQ_PORT again" "$T/A.log" ||
   fail "A did not reconnect: $(tail -n 5 "$T/A.log")"
 ok "outage: A $acked x 2.04 (all at the broker), $refused x 5.03; C 5 held and acked, 5 refused with 5.03 + Max-Age, counted"
 echo "# outage: $N publishes to A: $acked acked, $refused refused"
+
+# --- 3. devices across instances (Drogue's contract on a shared broker) ---
+# The same device is registered with A and B (each has its own data
+# directory); coapd sees the registry change within a second.
+for name in A B; do
+  "$COAPD" device add example-app device1 --password hey-rodney \
+    --data-dir "$T/$name" >/dev/null || fail "device add on $name"
+done
+sleep 1.2
+AUTH="Basic ZGV2aWNlMUBleGFtcGxlLWFwcDpoZXktcm9kbmV5"
+timeout 10 mosquitto_sub -p "$MQ_PORT" -V 5 -t 'app/#' -C 1 -F '%t %p' \
+  >"$T/ev.out" 2>&1 &
+EVSUB=$!
+obs ev 4 "$U_B/ps/app/example-app/device1/foo"
+req -m post "$U_A/v1/foo" -O 4209,"$AUTH" -t 50 -e '{"temp":42}'
+expect 2.04
+obs_wait ev
+wait "$EVSUB" || true
+grep -q '^app/example-app/device1/foo {.*"data":{"temp":42}' "$T/ev.out" ||
+  fail "mosquitto_sub did not get the CloudEvent: $(cat "$T/ev.out")"
+grep -q '"subject":"foo"' "$T/ev.out" || fail "event: $(cat "$T/ev.out")"
+[ "$(count ev '"data":{"temp":42}')" = 1 ] ||
+  fail "observer on B: '$(cat "$T/ev.out")'"
+ok "telemetry to A: its CloudEvent at mosquitto_sub and at an observer on B"
+
+# A device waits on B (ct=4); mosquitto_pub sends it a command.
+timeout 20 "$CLIENT" -B 15 -v 6 -o "$T/cmd.body" -m post \
+  "$U_B/v1/foo?ct=4" -O 4209,"$AUTH" -e x >"$T/cmd.trace" 2>&1 &
+waiter=$!
+sleep 0.7
+mosquitto_pub -p "$MQ_PORT" -t command/example-app/device1/reboot \
+  -m reboot-now || fail "mosquitto_pub of the command failed"
+wait "$waiter" || true
+last=$(grep -a ' c:[1-5]\.[0-9][0-9] ' "$T/cmd.trace" | tail -n 1)
+[[ $last == *" c:2.05 "* ]] || fail "waiting device on B got: $last"
+[ "$(cat "$T/cmd.body")" = reboot-now ] ||
+  fail "command payload '$(cat "$T/cmd.body")'"
+ok "mosquitto_pub's command reaches the device waiting on B: 2.05"
 
 # Each instance stops cleanly on SIGTERM (under the sanitizers: no leak).
 for name in A B C; do
