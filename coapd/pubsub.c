@@ -343,14 +343,54 @@ static void h_subscribe(struct pubsub *ps, const struct ck_request *req,
   ck_response_code(resp, CK_CONTENT);
 }
 
-/* GET on a topic without Observe: its retained message, if any. */
+/* GET on a topic without Observe: its retained message, if any. The
+ * embedded bus hands retained messages over during bus_subscribe(); a
+ * broker sends them a round trip later, so then the answer waits (up to
+ * READ_WAIT_MS) for the first one. */
+enum { READ_WAIT_MS = 500 };
+
+struct read_wait {
+  struct read_wait *next, *prev; /* ps->reads, while the answer waits */
+  struct pubsub *ps;
+  struct ck_response *resp; /* the handler's, or the deferred one */
+  struct ck_deferred *d;    /* set once the answer waits */
+  struct bus_sub *bs;
+  struct ck_timer *timer;
+  bool got;
+};
+
+static void read_finish(struct read_wait *w)
+{
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    w->ps->reads = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  bus_unsubscribe(w->ps->bus, w->bs);
+  ck_timer_free(w->timer);
+  ck_deferred_send(w->d);
+  free(w);
+}
+
 static void keep_first(void *user, const struct bus_msg *m)
 {
-  struct ck_response *resp = user;
+  struct read_wait *w = user;
+  if (w->got || !m->from_retained)
+    return;
+  w->got = true;
   if (m->cf >= 0)
-    ck_response_opt_uint(resp, CK_OPT_CONTENT_FORMAT, (uint32_t)m->cf);
-  ck_response_payload(resp, m->payload, m->len);
-  ck_response_code(resp, CK_CONTENT);
+    ck_response_opt_uint(w->resp, CK_OPT_CONTENT_FORMAT, (uint32_t)m->cf);
+  ck_response_payload(w->resp, m->payload, m->len);
+  ck_response_code(w->resp, CK_CONTENT);
+  if (w->d) /* it came from the broker, after the handler returned */
+    ck_timer_start(w->timer, 0, 0);
+}
+
+static void read_timeout(struct ck_timer *t, void *user)
+{
+  (void)t;
+  read_finish(user); /* 4.04 unless keep_first answered */
 }
 
 static void h_read(struct pubsub *ps, struct ck_response *resp,
@@ -365,9 +405,33 @@ static void h_read(struct pubsub *ps, struct ck_response *resp,
     return;
   }
   ck_response_code(resp, CK_NOT_FOUND);
-  struct bus_sub *bs = NULL;
-  if (bus_subscribe(ps->bus, topic, 0, keep_first, resp, &bs) == 0)
-    bus_unsubscribe(ps->bus, bs);
+  struct read_wait *w = calloc(1, sizeof *w);
+  if (!w) {
+    pubsub_fail(ps, resp, CK_SERVICE_UNAVAILABLE, "out of memory");
+    return;
+  }
+  w->ps = ps;
+  w->resp = resp;
+  if (bus_subscribe(ps->bus, topic, 0, keep_first, w, &w->bs) < 0) {
+    free(w);
+    return;
+  }
+  if (w->got || ck_timer_new(ps->ctx, read_timeout, w, &w->timer) < 0 ||
+      !(w->d = ck_response_defer(resp, 0))) {
+    /* Answered during the subscription (the embedded bus), or cannot
+     * wait: answer now with what we have. */
+    bus_unsubscribe(ps->bus, w->bs);
+    ck_timer_free(w->timer);
+    free(w);
+    return;
+  }
+  w->resp = ck_deferred_response(w->d);
+  ck_response_code(w->resp, CK_NOT_FOUND);
+  w->next = ps->reads;
+  if (ps->reads)
+    ps->reads->prev = w;
+  ps->reads = w;
+  ck_timer_start(w->timer, READ_WAIT_MS, 0);
 }
 
 static void h_topic(struct ck_resource *r, const struct ck_request *req,
@@ -473,6 +537,8 @@ void pubsub_free(struct pubsub *ps)
   if (!ps)
     return;
   sessions_close(ps);
+  while (ps->reads)
+    read_finish(ps->reads);
   while (ps->subs)
     sub_free(ps->subs);
   free(ps);

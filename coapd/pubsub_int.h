@@ -37,6 +37,7 @@ int qv_bool(const struct qv *v, bool *out);
 
 struct session;
 struct sub;
+struct read_wait;
 
 struct pubsub {
   struct ck_ctx *ctx;
@@ -46,6 +47,7 @@ struct pubsub {
   struct store *store;
   struct ck_resource *ps_res, *mqtt_res;
   struct sub *subs; /* every subscription, for pubsub_free */
+  struct read_wait *reads; /* plain GETs waiting for the broker */
   struct pubsub_stats st;
   /* pubsub_session.c */
   struct session **buckets;

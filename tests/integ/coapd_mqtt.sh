@@ -236,6 +236,14 @@ grep -q "connected to the broker 127.0.0.1:$MQ_PORT again" "$T/A.log" ||
 ok "outage: A $acked x 2.04 (all at the broker), $refused x 5.03; C 5 held and acked, 5 refused with 5.03 + Max-Age, counted"
 echo "# outage: $N publishes to A: $acked acked, $refused refused"
 
+# A plain GET on B of the topic A retained: B waits for the broker.
+req -m get "$U_B/ps/r/x"
+expect 2.05
+body_is R1
+req -m get "$U_B/ps/r/nothing-here"
+expect 4.04
+ok "a plain GET through the broker: the retained message, or 4.04"
+
 # --- 3. devices across instances (Drogue's contract on a shared broker) ---
 # The same device is registered with A and B (each has its own data
 # directory); coapd sees the registry change within a second.
