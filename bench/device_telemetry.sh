@@ -39,6 +39,7 @@ BENCH=$2
 SECS=${3:-5}
 DEVICES=${4:-1000}
 WARMUP=${5:-20}
+TIMEOUT_MS=${TIMEOUT_MS:-5000}
 
 command -v mosquitto >/dev/null || { echo "mosquitto not installed"; exit 1; }
 command -v mosquitto_sub >/dev/null ||
@@ -178,7 +179,7 @@ run() {
   shift 2
   before=$(settle)
   c0=$(cpu_us)
-  "$BENCH" -c "$DEVICES" -w 0 -d "$d" --timeout 5000 -m post -f json \
+  "$BENCH" -c "$DEVICES" -w 0 -d "$d" --timeout "$TIMEOUT_MS" -m post -f json \
     -e '{"temp":21.5}' --basic-auth 'dev{i}@bench:pw' "$@" \
     "coap://127.0.0.1:$COAP_PORT/v1/telemetry" >"$TMP/bench.out" ||
     { cat "$TMP/bench.out"; echo "coap-bench failed"; status=1; return; }
