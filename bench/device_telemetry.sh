@@ -32,6 +32,7 @@
 # started here is stopped by PID on exit.
 #
 # Usage: device_telemetry.sh COAPD COAP_BENCH [SECONDS] [DEVICES] [WARMUP]
+# (TIMEOUT_MS in the environment: coap-bench --timeout, default 5000)
 set -eu
 
 COAPD=$1
