@@ -4,8 +4,9 @@
  * This file is the tool's front: it parses the URI (ck_uri_parse, its
  * options from ck_uri_opts), resolves the host, builds the request once
  * with ck_builder as a template whose Message ID and token the engine
- * rewrites for every send, starts the threads, and hands their merged
- * counters to the report. The command line is coap_bench_opts.c, the load
+ * rewrites for every send (with --basic-auth, one such template per
+ * connection, each with its own credentials), starts the threads, and
+ * hands their merged counters to the report. The command line is coap_bench_opts.c, the load
  * itself coap_bench_run.c, the latency histogram coap_bench_hist.c and the
  * output coap_bench_report.c. Only the public API of libcoapkit is used.
  */
@@ -30,12 +31,17 @@ static void on_sigint(int sig)
     atomic_store(&g_shared->stop, true);
 }
 
+/* Drogue's device credentials travel in this option (docs/devices.md). */
+#define OPT_AUTHORIZATION 4209
+
 /* Builds the request into buf: a 4-byte token of zeros, the URI's
- * options, Observe when observe_val >= 0, and the payload. Returns its
- * length or a negative CK_E... error. */
+ * options, Observe when observe_val >= 0, option 4209 = auth when
+ * auth_len > 0, and the payload. Returns its length or a negative
+ * CK_E... error. */
 static int build_req(const struct bench_args *a, const struct ck_uri *u,
-                     int observe_val, const uint8_t *payload, size_t plen,
-                     uint8_t *buf, size_t cap)
+                     int observe_val, const uint8_t *auth, size_t auth_len,
+                     const uint8_t *payload, size_t plen, uint8_t *buf,
+                     size_t cap)
 {
   static const uint8_t zero_token[4];
   struct ck_opt uo[CK_BUILDER_MAX_OPTS - 2];
@@ -51,11 +57,100 @@ static int build_req(const struct bench_args *a, const struct ck_uri *u,
     ck_builder_opt(&b, uo[i].num, uo[i].val, uo[i].len);
   if (observe_val >= 0)
     ck_builder_opt_uint(&b, CK_OPT_OBSERVE, (uint32_t)observe_val);
+  if (auth_len > 0)
+    ck_builder_opt(&b, OPT_AUTHORIZATION, auth, auth_len);
   if (plen > 0 || a->have_format)
     ck_builder_opt_uint(&b, CK_OPT_CONTENT_FORMAT,
                         a->have_format ? a->format : 0);
   ck_builder_payload(&b, payload, plen);
   return ck_builder_finish(&b);
+}
+
+/* Writes "Basic " and the base64 (RFC 4648 §4, padded) of tmpl, each
+ * "{i}" replaced by index, into out. Returns the length, or -1 when it
+ * does not fit in cap. */
+static int basic_auth(const char *tmpl, unsigned index, char *out, size_t cap)
+{
+  static const char b64[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char plain[BENCH_MAX_AUTH * 4 + 16];
+  size_t n = 0;
+  for (const char *p = tmpl; *p != '\0';) {
+    int w;
+    if (strncmp(p, "{i}", 3) == 0) {
+      w = snprintf(plain + n, sizeof plain - n, "%u", index);
+      p += 3;
+    } else {
+      w = snprintf(plain + n, sizeof plain - n, "%c", *p);
+      p++;
+    }
+    if (w < 0 || (size_t)w >= sizeof plain - n)
+      return -1;
+    n += (size_t)w;
+  }
+  size_t need = 6 + (n + 2) / 3 * 4;
+  if (need > cap)
+    return -1;
+  memcpy(out, "Basic ", 6);
+  size_t o = 6;
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)(uint8_t)plain[i] << 16;
+    if (i + 1 < n)
+      v |= (uint32_t)(uint8_t)plain[i + 1] << 8;
+    if (i + 2 < n)
+      v |= (uint8_t)plain[i + 2];
+    out[o++] = b64[v >> 18 & 63];
+    out[o++] = b64[v >> 12 & 63];
+    out[o++] = i + 1 < n ? b64[v >> 6 & 63] : '=';
+    out[o++] = i + 2 < n ? b64[v & 63] : '=';
+  }
+  return (int)o;
+}
+
+/* With --basic-auth, builds every connection's own request once, so that
+ * a send costs no more than with the shared one. Returns 0 or an exit
+ * status, the error printed. */
+static int build_conn_reqs(const struct bench_args *a, const struct ck_uri *u,
+                           const uint8_t *payload, size_t plen,
+                           struct bench_cfg *cfg, uint8_t **reqs,
+                           size_t **lens)
+{
+  /* The largest value: every {i} as long as the largest index. */
+  size_t tl = strlen(a->basic_auth), nbrace = 0;
+  for (const char *p = a->basic_auth; (p = strstr(p, "{i}")) != NULL; p += 3)
+    nbrace++;
+  size_t plain = tl + nbrace * 10;
+  size_t vcap = 6 + (plain + 2) / 3 * 4;
+  /* Option 4209 adds at most 5 bytes of header to its value. */
+  size_t stride = cfg->req_len + vcap + 8;
+  if ((unsigned long long)stride * a->conns > BENCH_MAX_CONN_REQS)
+    return bench_usage_err("--basic-auth: -c %u requests of %zu bytes each "
+                           "are over %u MiB",
+                           a->conns, stride, BENCH_MAX_CONN_REQS >> 20);
+  char *val = malloc(vcap);
+  *reqs = malloc(stride * a->conns);
+  *lens = malloc(sizeof **lens * a->conns);
+  if (val == NULL || *reqs == NULL || *lens == NULL) {
+    free(val);
+    fprintf(stderr, BENCH_PROG ": out of memory\n");
+    return 1;
+  }
+  for (unsigned k = 0; k < a->conns; k++) {
+    int vl = basic_auth(a->basic_auth, k, val, vcap);
+    int n = vl < 0 ? CK_ENOSPC
+                   : build_req(a, u, -1, (const uint8_t *)val, (size_t)vl,
+                               payload, plen, *reqs + k * stride, stride);
+    if (n < 0) {
+      free(val);
+      return bench_usage_err("--basic-auth: %s", ck_strerror(n));
+    }
+    (*lens)[k] = (size_t)n;
+  }
+  free(val);
+  cfg->conn_reqs = *reqs;
+  cfg->conn_stride = stride;
+  cfg->conn_lens = *lens;
+  return 0;
 }
 
 /* Resolves the URI's host into cfg->addr and writes "host:port" (IPv6 in
@@ -128,11 +223,13 @@ static int run(const struct bench_args *a, const struct bench_cfg *cfg,
     status = 1;
     goto out;
   }
-  for (unsigned i = 0; i < nthreads; i++) {
+  for (unsigned i = 0, first = 0; i < nthreads; i++) {
     th[i].cfg = cfg;
     th[i].sh = sh;
     th[i].index = i;
+    th[i].first = first;
     th[i].nconns = nconns / nthreads + (i < nconns % nthreads);
+    first += th[i].nconns;
     int rc = bench_engine_init(&th[i]);
     if (rc < 0) {
       fprintf(stderr, BENCH_PROG ": cannot open sockets to %s: %s\n", peer,
@@ -229,6 +326,8 @@ int main(int argc, char **argv)
   uint8_t *payload = malloc(plen ? plen : 1);
   uint8_t *req = malloc(cap);
   uint8_t *dereg = malloc(cap);
+  uint8_t *conn_reqs = NULL;
+  size_t *conn_lens = NULL;
   if (payload == NULL || req == NULL || dereg == NULL) {
     fprintf(stderr, BENCH_PROG ": out of memory\n");
     rc = 1;
@@ -239,8 +338,10 @@ int main(int argc, char **argv)
   else
     for (size_t i = 0; i < plen; i++)
       payload[i] = (uint8_t) "abcdefghijklmnopqrstuvwxyz0123456789"[i % 36];
-  int n = build_req(&a, &u, a.observe ? 0 : -1, payload, plen, req, cap);
-  int m = a.observe ? build_req(&a, &u, 1, payload, plen, dereg, cap) : 0;
+  int n = build_req(&a, &u, a.observe ? 0 : -1, NULL, 0, payload, plen, req,
+                    cap);
+  int m = a.observe ? build_req(&a, &u, 1, NULL, 0, payload, plen, dereg, cap)
+                    : 0;
   if (n < 0 || m < 0) {
     rc = bench_usage_err("URI \"%s\": %s", a.uri, ck_strerror(n < 0 ? n : m));
     goto out;
@@ -249,6 +350,11 @@ int main(int argc, char **argv)
   cfg.req_len = (size_t)n;
   cfg.dereg = dereg;
   cfg.dereg_len = (size_t)m;
+  if (a.basic_auth != NULL) {
+    rc = build_conn_reqs(&a, &u, payload, plen, &cfg, &conn_reqs, &conn_lens);
+    if (rc != 0)
+      goto out;
+  }
 
   rlim_t have = 0;
   rlim_t need = (rlim_t)a.conns * (a.observe ? a.observe : 1) + a.threads + 64;
@@ -265,5 +371,7 @@ out:
   free(payload);
   free(req);
   free(dereg);
+  free(conn_reqs);
+  free(conn_lens);
   return rc;
 }

@@ -60,6 +60,13 @@ struct bench_cfg {
   /* In observe mode, the same request with Observe: 1 (deregister). */
   const uint8_t *dereg;
   size_t dereg_len;
+  /* With --basic-auth, each connection's own request instead of req:
+   * connection k's is conn_lens[k] bytes at conn_reqs + k * conn_stride.
+   * The thread that owns connection k rewrites its Message ID and token
+   * in place, so no two threads write the same bytes. NULL otherwise. */
+  uint8_t *conn_reqs;
+  size_t conn_stride;
+  const size_t *conn_lens;
 };
 
 /* Counters of one thread, merged by main(). Unless noted, a counter
@@ -109,6 +116,7 @@ struct bench_thread {
   const struct bench_cfg *cfg;
   struct bench_shared *sh;
   unsigned index;
+  unsigned first; /* the index of its first connection, over all threads */
   unsigned nconns;
   struct bench_engine *eng;
   pthread_t tid;
@@ -135,6 +143,10 @@ void bench_engine_free(struct bench_thread *t);
 #define BENCH_MAX_OBSERVE 64u
 #define BENCH_MAX_PAYLOAD 60000u
 #define BENCH_MAX_URI     8000u
+/* --basic-auth: the template's length, and what all the connections'
+ * own requests may take together. */
+#define BENCH_MAX_AUTH      1024u
+#define BENCH_MAX_CONN_REQS (256u << 20)
 
 /* The command line, as parsed; see coap_bench_opts.c. */
 struct bench_args {
@@ -152,6 +164,7 @@ struct bench_args {
   const char *ptext;
   bool have_format;
   uint16_t format;
+  const char *basic_auth; /* NULL: none */
   const char *uri;
 };
 

@@ -66,6 +66,8 @@ struct slot {
 
 struct conn {
   struct slot slot;
+  uint8_t *req; /* its request: the thread's copy, or its own */
+  size_t req_len;
   int fd;
   uint16_t mid;       /* the next Message ID */
   uint32_t mids_used; /* Message IDs used on this socket */
@@ -226,12 +228,12 @@ static void send_req(struct bench_engine *e, struct slot *s)
   uint16_t mid = c->mid++;
   c->mids_used++;
   uint32_t tok = rnd32(e);
-  uint8_t *p = e->req;
+  uint8_t *p = c->req;
   p[2] = (uint8_t)(mid >> 8);
   p[3] = (uint8_t)mid;
   memcpy(p + 4, &tok, sizeof tok);
   uint64_t now = bench_now_ns();
-  if (send(c->fd, p, e->cfg->req_len, 0) < 0) {
+  if (send(c->fd, p, c->req_len, 0) < 0) {
     sock_error(e, errno);
     to_backoff(e, s, now);
     return;
@@ -605,6 +607,13 @@ int bench_engine_init(struct bench_thread *t)
     struct conn *c = &e->conns[i];
     list_init(&c->slot);
     c->slot.conn = c;
+    c->req = e->req;
+    c->req_len = cfg->req_len;
+    if (cfg->conn_reqs != NULL) {
+      size_t k = (size_t)t->first + i;
+      c->req = cfg->conn_reqs + k * cfg->conn_stride;
+      c->req_len = cfg->conn_lens[k];
+    }
   }
   e->ep = epoll_create1(EPOLL_CLOEXEC);
   if (e->ep < 0) {
