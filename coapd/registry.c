@@ -171,15 +171,13 @@ int registry__verify(struct registry *r, char kind, const char *a,
   if (gnutls_hmac_fast(GNUTLS_MAC_SHA256, r->key, sizeof r->key, buf,
                        (size_t)k + len, mac) != 0)
     return -EACCES;
-  size_t slot = ((size_t)mac[0] | (size_t)mac[1] << 8) % REG_CACHE_SLOTS;
-  if (r->cached[slot] && ct_equal(r->cache[slot], mac, HASH_LEN)) {
+  if (registry__cache_has(r, mac)) {
     r->stats.cache_hits++;
     return 0;
   }
   if (hash_check(r, stored, pw, len) < 0)
     return -EACCES;
-  memcpy(r->cache[slot], mac, HASH_LEN);
-  r->cached[slot] = true;
+  registry__cache_add(r, mac);
   return 0;
 }
 
@@ -292,7 +290,7 @@ static int reload(struct registry *r)
   r->users = u;
   r->nusers = n;
   r->version = v;
-  memset(r->cached, 0, sizeof r->cached);
+  registry__cache_clear(r);
   r->stats.reloads++;
   return 0;
 }
@@ -321,6 +319,7 @@ void registry_free(struct registry *r)
   if (!r)
     return;
   users_free(r->users, r->nusers);
+  registry__cache_free(r);
   gnutls_memset(r, 0, sizeof *r);
   free(r);
 }

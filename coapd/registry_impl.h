@@ -8,9 +8,9 @@
 
 #include "registry.h"
 
-/* A stored hash string's longest form, NUL included; slots of the
- * verified-password cache. */
-enum { REG_HASH_STR_MAX = 160, REG_CACHE_SLOTS = 1024 };
+/* A stored hash string's longest form, NUL included; the most entries
+ * of the verified-password cache (registry_cache.c) and their size. */
+enum { REG_HASH_STR_MAX = 160, REG_CACHE_MAX = 1 << 20, REG_MAC_LEN = 32 };
 
 struct user {
   char *name;
@@ -25,10 +25,16 @@ struct registry {
   struct user *users; /* sorted by name (strcmp, as SQLite's BINARY) */
   size_t nusers;
   uint8_t key[32]; /* the cache's HMAC key, random per process */
-  uint8_t cache[REG_CACHE_SLOTS][32];
-  bool cached[REG_CACHE_SLOTS];
+  uint8_t (*cache)[REG_MAC_LEN]; /* registry_cache.c: open addressing */
+  size_t cache_cap, cache_n;
   struct registry_stats stats;
 };
+
+/* registry_cache.c: the set of verified passwords' keyed hashes. */
+bool registry__cache_has(const struct registry *r, const uint8_t *mac);
+void registry__cache_add(struct registry *r, const uint8_t *mac);
+void registry__cache_clear(struct registry *r);
+void registry__cache_free(struct registry *r);
 
 /* Hashes a new password into a "pbkdf2-sha256$..." string; 0 or -EIO. */
 int registry__hash_new(struct registry *r, const char *pw, char *out,

@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "registry.h"
+#include "registry_impl.h"
 #include "store.h"
 
 struct fx {
@@ -395,6 +396,40 @@ static void test_devices(void **state)
                    -EACCES);
 }
 
+/* The verified-password cache keeps every entry, however many: 1,000
+ * devices must not evict each other (each miss is a PBKDF2 on the loop
+ * thread). */
+static void test_cache_holds_many(void **state)
+{
+  (void)state;
+  struct registry r;
+  memset(&r, 0, sizeof r);
+  enum { N = 20000 };
+  uint8_t mac[REG_MAC_LEN];
+  for (uint32_t i = 1; i <= N; i++) {
+    memset(mac, 0, sizeof mac);
+    uint64_t x = (uint64_t)i * 0x9e3779b97f4a7c15u;
+    memcpy(mac, &x, sizeof x);
+    memcpy(mac + 8, &i, sizeof i);
+    registry__cache_add(&r, mac);
+  }
+  assert_int_equal(r.cache_n, N);
+  assert_true(r.cache_cap >= 2 * N);
+  for (uint32_t i = 1; i <= N; i++) {
+    memset(mac, 0, sizeof mac);
+    uint64_t x = (uint64_t)i * 0x9e3779b97f4a7c15u;
+    memcpy(mac, &x, sizeof x);
+    memcpy(mac + 8, &i, sizeof i);
+    assert_true(registry__cache_has(&r, mac));
+  }
+  mac[20] ^= 1; /* never added */
+  assert_false(registry__cache_has(&r, mac));
+  registry__cache_clear(&r);
+  mac[20] ^= 1;
+  assert_false(registry__cache_has(&r, mac));
+  registry__cache_free(&r);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -405,6 +440,7 @@ int main(void)
       T(test_acl_wide_and_dollar),
       T(test_reload_from_other_connection),
       T(test_devices),
+      cmocka_unit_test(test_cache_holds_many),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
