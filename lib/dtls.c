@@ -60,7 +60,7 @@ struct sess {
   int report;             /* client: an error to report from the timer */
   const uint8_t *in;      /* the datagram being fed to GnuTLS */
   size_t in_len;
-  uint64_t last_rx;
+  uint64_t last_rx;       /* open: idle expiry; handshake: its start */
   char *name;             /* client: the name the server's certificate
                            * must carry */
   uint8_t nq;
@@ -290,9 +290,17 @@ static void advance(struct sess *s)
   unsigned next = 0;
   int rc = ck__tls_handshake(s->tls, &next);
   s->in = NULL;
+  uint64_t now = ck__loop_now(loop), end = s->last_rx + ep->handshake_ms;
+  /* GnuTLS checks its own limit only when called, after a back-off of
+   * up to a minute; the loop's clock keeps ours exact. */
+  if (rc == 0 && now >= end)
+    rc = ck__tls_timed_out(s->tls);
   if (rc == 0) {
     /* At least 10 ms: GnuTLS's clock and the loop's are not the same. */
-    ck__timer_start(loop, &s->timer, next < 10 ? 10 : next, on_timer);
+    uint64_t wait = next < 10 ? 10 : next;
+    if (wait > end - now)
+      wait = end - now;
+    ck__timer_start(loop, &s->timer, wait, on_timer);
     return;
   }
   if (rc < 0) {
@@ -321,6 +329,7 @@ static int start(struct sess *s, const void *cookie_state)
     return rc;
   s->state = S_HANDSHAKE;
   s->report = 0;
+  s->last_rx = ck__loop_now(&ep->ep.ctx->loop);
   return 0;
 }
 

@@ -57,6 +57,10 @@ void ck__tls_free(struct ck__tls *t);
  * sent to the peer). */
 int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms);
 
+/* The handshake ran out of time: the error to report (CK_EDTLS_TIMEOUT,
+ * or CK_EDTLS_PSK when a PSK server went silent after our Finished). */
+int ck__tls_timed_out(struct ck__tls *t);
+
 /* Decrypts the next record of the datagram being fed in. Returns its
  * length (0: an empty record or none left), CK_ENOTFOUND when the
  * record was dropped (bad MAC, replay), CK_ERESET when the peer closed

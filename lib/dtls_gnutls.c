@@ -43,6 +43,7 @@ struct ck__tls_creds {
 
 struct ck__tls {
   gnutls_session_t s;
+  bool unknown_id; /* server: the PSK lookup knew no such identity */
   struct ck__tls_creds *cr;
   const struct ck__tls_io *io;
   void *io_ptr;
@@ -84,12 +85,16 @@ static int psk_lookup_fn(gnutls_session_t s, const gnutls_datum_t *user,
 {
   struct ck__tls *t = gnutls_session_get_ptr(s);
   uint8_t k[CK__DTLS_KEY_MAX];
-  if (!t || !t->cr->lookup || user->size > CK__DTLS_ID_MAX)
+  if (!t || !t->cr->lookup)
     return -1;
-  int n = t->cr->lookup(t->cr->lookup_user, user->data, user->size, k,
-                        sizeof k);
-  if (n <= 0 || n > (int)sizeof k)
+  int n = user->size > CK__DTLS_ID_MAX
+            ? -1
+            : t->cr->lookup(t->cr->lookup_user, user->data, user->size, k,
+                            sizeof k);
+  if (n <= 0 || n > (int)sizeof k) {
+    t->unknown_id = true;
     return -1;
+  }
   key->data = gnutls_malloc((size_t)n);
   if (!key->data)
     return -1;
@@ -395,18 +400,40 @@ static int map_error(struct ck__tls *t, int e)
 
 int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms)
 {
-  int e = gnutls_handshake(t->s);
+  gnutls_session_t s = t->s;
+  int e = gnutls_handshake(s);
   if (e == GNUTLS_E_SUCCESS)
     return 1;
   if (e == GNUTLS_E_AGAIN || e == GNUTLS_E_INTERRUPTED ||
       e == GNUTLS_E_WARNING_ALERT_RECEIVED || !gnutls_error_is_fatal(e)) {
-    *next_ms = gnutls_dtls_get_timeout(t->s);
+    /* A PSK server that cannot decrypt the client's Finished drops it
+     * (RFC 6347 §4.1.2.7) and would wait out the handshake's time; the
+     * key differs, so say so at once with decrypt_error (RFC 4279 §2),
+     * which the client can tell from silence. */
+    if (t->cr->server && kx_is_psk(s) && gnutls_record_get_discarded(s) > 0 &&
+        gnutls_handshake_get_last_in(s) ==
+          GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE) {
+      (void)gnutls_alert_send(s, GNUTLS_AL_FATAL,
+                              t->unknown_id ? GNUTLS_A_UNKNOWN_PSK_IDENTITY
+                                            : GNUTLS_A_DECRYPT_ERROR);
+      return CK_EDTLS_PSK;
+    }
+    *next_ms = gnutls_dtls_get_timeout(s);
     return 0;
   }
   int rc = map_error(t, e);
+  if (t->unknown_id) {
+    (void)gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_UNKNOWN_PSK_IDENTITY);
+    return CK_EDTLS_PSK;
+  }
   if (e != GNUTLS_E_TIMEDOUT && e != GNUTLS_E_FATAL_ALERT_RECEIVED)
-    (void)gnutls_alert_send_appropriate(t->s, e);
+    (void)gnutls_alert_send_appropriate(s, e);
   return rc;
+}
+
+int ck__tls_timed_out(struct ck__tls *t)
+{
+  return map_error(t, GNUTLS_E_TIMEDOUT);
 }
 
 int ck__tls_recv(struct ck__tls *t, uint8_t *buf, size_t cap)
