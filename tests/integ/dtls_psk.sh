@@ -173,7 +173,7 @@ grep -q "stats: sessions 0 .* failed [4-9]" "$T/server.log" ||
 ok "server: failed handshakes counted, no session left"
 
 # --- 4. coapd --dtls-listen with its device registry ---
-if [ "${COAPD_DTLS_READY:-0}" = 1 ]; then
+if [ "${COAPD_DTLS_READY:-1}" = 1 ]; then
   out=$(timeout 10 "$COAPD" --data-dir "$T/none" --listen 127.0.0.1:0 \
     --dtls-listen 127.0.0.1:0 2>&1)
   rc=$?
