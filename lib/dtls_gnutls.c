@@ -382,13 +382,17 @@ static int map_error(struct ck__tls *t, int e)
     case GNUTLS_A_BAD_RECORD_MAC:
     case GNUTLS_A_DECRYPTION_FAILED:
       return kx_is_psk(s) || t->cr->psk ? CK_EDTLS_PSK : CK_EDTLS;
+    /* An alert about a certificate is about ours (or its absence,
+     * when the peer requires one): not the same as distrusting the
+     * peer's. */
     case GNUTLS_A_CERTIFICATE_EXPIRED:
-      return CK_EDTLS_EXPIRED;
     case GNUTLS_A_BAD_CERTIFICATE:
     case GNUTLS_A_UNKNOWN_CA:
     case GNUTLS_A_CERTIFICATE_UNKNOWN:
     case GNUTLS_A_UNSUPPORTED_CERTIFICATE:
-      return CK_EDTLS_UNTRUSTED;
+    case GNUTLS_A_CERTIFICATE_REVOKED:
+    case GNUTLS_A_ACCESS_DENIED:
+      return CK_EDTLS_REFUSED;
     default:
       return CK_EDTLS;
     }
@@ -426,8 +430,18 @@ int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms)
     (void)gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_UNKNOWN_PSK_IDENTITY);
     return CK_EDTLS_PSK;
   }
-  if (e != GNUTLS_E_TIMEDOUT && e != GNUTLS_E_FATAL_ALERT_RECEIVED)
+  if (rc == CK_EDTLS_UNTRUSTED || rc == CK_EDTLS_EXPIRED ||
+      rc == CK_EDTLS_NAME) {
+    /* GnuTLS's choice for a missing client certificate is a bare
+     * handshake_failure; name the certificate, as libcoap does, so the
+     * peer can tell (RFC 5246 §7.2.2). */
+    (void)gnutls_alert_send(s, GNUTLS_AL_FATAL,
+                            rc == CK_EDTLS_EXPIRED
+                              ? GNUTLS_A_CERTIFICATE_EXPIRED
+                              : GNUTLS_A_BAD_CERTIFICATE);
+  } else if (e != GNUTLS_E_TIMEDOUT && e != GNUTLS_E_FATAL_ALERT_RECEIVED) {
     (void)gnutls_alert_send_appropriate(s, e);
+  }
   return rc;
 }
 

@@ -13,9 +13,13 @@
  *
  * A handler learns who its authenticated peer is with
  * ck_request_identity() (server.h). Handshake failures reach a client
- * call's final callback as distinct errors (error.h): CK_EDTLS_PSK,
- * CK_EDTLS_UNTRUSTED, CK_EDTLS_EXPIRED, CK_EDTLS_NAME, CK_EDTLS_TIMEOUT,
- * or CK_EDTLS for any other failure.
+ * call's final callback as distinct errors (error.h): CK_EDTLS_PSK (a
+ * key or identity the server does not share), CK_EDTLS_UNTRUSTED (the
+ * server's certificate does not chain to a trust anchor),
+ * CK_EDTLS_EXPIRED (it is outside its validity), CK_EDTLS_NAME (it does
+ * not name the URI's host), CK_EDTLS_REFUSED (the server refused our
+ * certificate, or our lack of one), CK_EDTLS_TIMEOUT (no handshake
+ * within handshake_timeout_ms), or CK_EDTLS for any other failure.
  */
 #ifndef COAPKIT_DTLS_H
 #define COAPKIT_DTLS_H

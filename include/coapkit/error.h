@@ -56,7 +56,8 @@ extern "C" {
   X(EDTLS_EXPIRED, -63, "DTLS: the peer's certificate has expired")         \
   X(EDTLS_NAME, -64, "DTLS: the certificate does not match the host name")  \
   X(EDTLS_TIMEOUT, -65, "DTLS: the handshake timed out")                    \
-  X(EDTLS_CREDS, -66, "DTLS: credentials missing or not loadable")
+  X(EDTLS_CREDS, -66, "DTLS: credentials missing or not loadable")          \
+  X(EDTLS_REFUSED, -67, "DTLS: the peer refused our certificate (or none)")
 
 /* The error codes; CK_OK is 0 and every error is negative. */
 enum ck_err {
