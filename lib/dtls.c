@@ -60,7 +60,10 @@ struct sess {
   int report;             /* client: an error to report from the timer */
   const uint8_t *in;      /* the datagram being fed to GnuTLS */
   size_t in_len;
-  uint64_t last_rx;       /* open: idle expiry; handshake: its start */
+  uint64_t last_active; /* open: the last record in or out (idle
+                         * expiry, as libcoap counts it, so that an
+                         * observer fed NON notifications keeps its
+                         * session); handshake: its start */
   char *name;             /* client: the name the server's certificate
                            * must carry */
   uint8_t nq;
@@ -290,7 +293,7 @@ static void advance(struct sess *s)
   unsigned next = 0;
   int rc = ck__tls_handshake(s->tls, &next);
   s->in = NULL;
-  uint64_t now = ck__loop_now(loop), end = s->last_rx + ep->handshake_ms;
+  uint64_t now = ck__loop_now(loop), end = s->last_active + ep->handshake_ms;
   /* GnuTLS checks its own limit only when called, after a back-off of
    * up to a minute; the loop's clock keeps ours exact. */
   if (rc == 0 && now >= end)
@@ -315,7 +318,7 @@ static void advance(struct sess *s)
   stats(ep)->handshakes++;
   s->state = S_OPEN;
   s->mode = ck__tls_identity(s->tls, s->id, sizeof s->id);
-  s->last_rx = ck__loop_now(loop);
+  s->last_active = ck__loop_now(loop);
   send_queued(s);
   ck__timer_start(loop, &s->timer, ep->idle_ms, on_timer);
 }
@@ -329,7 +332,7 @@ static int start(struct sess *s, const void *cookie_state)
     return rc;
   s->state = S_HANDSHAKE;
   s->report = 0;
-  s->last_rx = ck__loop_now(&ep->ep.ctx->loop);
+  s->last_active = ck__loop_now(&ep->ep.ctx->loop);
   return 0;
 }
 
@@ -356,7 +359,7 @@ static void on_timer(struct ck__timer *t)
     advance(s);
     return;
   case S_OPEN: {
-    uint64_t idle = ck__loop_now(loop) - s->last_rx;
+    uint64_t idle = ck__loop_now(loop) - s->last_active;
     if (idle < ep->idle_ms) {
       ck__timer_start(loop, t, ep->idle_ms - idle, on_timer);
       return;
@@ -417,7 +420,7 @@ static struct sess *accept_peer(struct dtls_ep *ep, struct sess *old,
 static void records(struct sess *s, const struct ck_addr *from)
 {
   struct dtls_ep *ep = s->ep;
-  s->last_rx = ck__loop_now(&ep->ep.ctx->loop);
+  s->last_active = ck__loop_now(&ep->ep.ctx->loop);
   /* A datagram may carry several records; a bounded number is read. */
   for (int i = 0; i < 16; i++) {
     int n = ck__tls_recv(s->tls, ep->dec, sizeof ep->dec);
@@ -519,8 +522,10 @@ static int dtls_out_commit(struct ck__ep *base, const struct ck_addr *to,
   struct dtls_ep *ep = dep(base);
   struct sess *s = find(ep, to);
   int rc = CK_ENOTFOUND;
-  if (s && s->state == S_OPEN)
+  if (s && s->state == S_OPEN) {
     rc = ck__tls_send(s->tls, ep->plain, len);
+    s->last_active = ck__loop_now(&base->ctx->loop);
+  }
   else if (s && !ep->server) {
     rc = enqueue(s, ep->plain, len);
     if (rc == 0 && s->state == S_IDLE && (rc = start(s, NULL)) == 0)

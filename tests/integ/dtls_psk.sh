@@ -172,6 +172,37 @@ grep -q "stats: sessions 0 .* failed [4-9]" "$T/server.log" ||
   fail "server stats: $(tail -n 1 "$T/server.log")"
 ok "server: failed handshakes counted, no session left"
 
+# --- 3b. the session cap and idle expiry ---
+"$SRV" --psk other:k2 --max-sessions 1 --idle 3000 >"$T/ports" \
+  2>"$T/capped.log" &
+SPID=$!
+PIDS="$PIDS $SPID"
+for _ in $(seq 50); do [ -s "$T/ports" ] && break; sleep 0.1; done
+read -r DP UP <"$T/ports" || fail "capped integ_dtls_server did not start"
+SU="coaps://127.0.0.1:$DP"
+# An observer of a resource that never changes holds the one session;
+# killed with SIGKILL it sends no close_notify, so only idleness (3 s
+# without a record either way) can end its session.
+"$COAP" observe "$SU/still" --psk k2 --identity other >"$T/obs.out" 2>&1 &
+OPID=$!
+PIDS="$PIDS $OPID"
+for _ in $(seq 50); do [ -s "$T/obs.out" ] && break; sleep 0.1; done
+[ -s "$T/obs.out" ] || fail "the observer got nothing"
+timeout 10 $LCLI -u other -k k2 -B 2 "$SU/whoami" >"$T/lclient.log" 2>&1
+grep -q "psk other" "$T/lclient.log" && fail "a second session beyond max_sessions"
+grep -q "max_sessions limit" "$T/capped.log" ||
+  fail "no log line at the session cap"
+kill -9 $OPID
+wait $OPID 2>/dev/null
+sleep 3.5
+out=$(timeout 10 $LCLI -u other -k k2 "$SU/whoami" 2>>"$T/lclient.log")
+[ "$out" = "psk other" ] || fail "no session after the idle one expired: '$out'"
+kill $SPID
+wait $SPID 2>/dev/null
+grep -q "expired 1 " "$T/capped.log" && grep -q "refused_full [1-9]" "$T/capped.log" ||
+  fail "capped server stats: $(tail -n 1 "$T/capped.log")"
+ok "max_sessions: a new peer is refused and logged; an idle session expires"
+
 # --- 4. coapd --dtls-listen with its device registry ---
 if [ "${COAPD_DTLS_READY:-1}" = 1 ]; then
   out=$(timeout 10 "$COAPD" --data-dir "$T/none" --listen 127.0.0.1:0 \

@@ -8,6 +8,7 @@
  *   /large   GET: 3000 bytes of text (Block2)
  *   /echo    POST/PUT: "N bytes" for the payload received (Block1)
  *   /obs     observable, changes every 200 ms
+ *   /still   observable, never changes (an observer that stays silent)
  *
  * Usage: integ_dtls_server [--psk ID:KEY]... [--hint H] [--cert F --key F]
  *        [--ca F] [--require] [--rpk F] [--max-sessions N] [--idle MS]
@@ -179,6 +180,10 @@ int main(int argc, char **argv)
   ck_resource_new(ctx, "obs", &r);
   ck_resource_handler(r, CK_GET, obs_get, NULL);
   ck_resource_observable(r, true, false);
+  struct ck_resource *still;
+  ck_resource_new(ctx, "still", &still);
+  ck_resource_handler(still, CK_GET, obs_get, NULL);
+  ck_resource_observable(still, true, false);
   if (ck_timer_new(ctx, tick, r, &t) < 0)
     return 1;
   ck_timer_start(t, 200, 200);
