@@ -443,9 +443,10 @@ static void records(struct sess *s, const struct ck_addr *from)
   s->in = NULL;
 }
 
-static void datagram(struct dtls_ep *ep, const struct ck_addr *from,
-                     const uint8_t *buf, size_t len)
+void ck__dtls_input(struct ck__ep *base, const struct ck_addr *from,
+                    const uint8_t *buf, size_t len)
 {
+  struct dtls_ep *ep = dep(base);
   struct sess *s = find(ep, from);
   if (ep->server && (!s || (s->state == S_OPEN && is_client_hello(buf, len)))) {
     s = accept_peer(ep, s, from, buf, len);
@@ -481,7 +482,7 @@ static void dtls_read(struct ck__io *io, unsigned events)
     if (n < 0)
       break;
     ep->ep.ctx->stats.rx_datagrams++;
-    datagram(ep, &from, ep->rbuf, (size_t)n);
+    ck__dtls_input(&ep->ep, &from, ep->rbuf, (size_t)n);
   }
 }
 

@@ -111,6 +111,11 @@ int ck__dtls_connect(struct ck__ep *ep, const struct ck_addr *peer,
  * new session, with cr when it is not NULL (the caller owns cr). */
 void ck__dtls_disconnect(struct ck__ep *ep, struct ck__tls_creds *cr);
 
+/* Feeds one datagram from `from` to ep as if its socket had read it
+ * (the fuzz target's way in; dtls_read() uses it too). */
+void ck__dtls_input(struct ck__ep *ep, const struct ck_addr *from,
+                    const uint8_t *buf, size_t len);
+
 /* Whether ep is a DTLS endpoint; the identity of peer's session on it
  * (CK_SECURITY_NONE and "" when there is none). */
 bool ck__dtls_is(const struct ck__ep *ep);
