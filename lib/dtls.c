@@ -22,7 +22,10 @@
  * error had come for the server (ck__input_icmp), from the session's
  * timer, so that no callback fires inside a send; the session starts
  * over on the next message. A peer's close_notify, or idleness, closes
- * the client's session the same way, without failing anything.
+ * the client's session the same way, without failing anything, and so
+ * does a server that stopped answering (it may have restarted). A new
+ * session offers the last one's ticket, so that a server with session
+ * tickets (RFC 5077) resumes it without a full handshake.
  *
  * Each session has one timer: the handshake's retransmissions
  * (gnutls_dtls_get_timeout), then idle expiry, then the deferred report
@@ -66,6 +69,10 @@ struct sess {
                          * session); handshake: its start */
   char *name;             /* client: the name the server's certificate
                            * must carry */
+  uint8_t *ticket;        /* client: to resume the last session with */
+  size_t ticket_len;
+  uint64_t last_rx;       /* client: the last record from the server */
+  unsigned unanswered;    /* client: records sent since then */
   uint8_t nq;
   uint16_t qlen[QUEUE_MAX];
   uint8_t *q[QUEUE_MAX];
@@ -158,6 +165,7 @@ static void sess_free(struct sess *s)
   ck__tls_free(s->tls);
   unqueue(s);
   free(s->name);
+  free(s->ticket);
   free(s);
 }
 
@@ -316,9 +324,18 @@ static void advance(struct sess *s)
     return;
   }
   stats(ep)->handshakes++;
+  if (ck__tls_resumed(s->tls))
+    stats(ep)->resumed++;
   s->state = S_OPEN;
   s->mode = ck__tls_identity(s->tls, s->id, sizeof s->id);
-  s->last_active = ck__loop_now(loop);
+  s->last_active = s->last_rx = ck__loop_now(loop);
+  s->unanswered = 0;
+  if (!ep->server) {
+    free(s->ticket);
+    s->ticket = NULL;
+    if (ck__tls_ticket(s->tls, &s->ticket, &s->ticket_len) < 0)
+      s->ticket = NULL;
+  }
   send_queued(s);
   ck__timer_start(loop, &s->timer, ep->idle_ms, on_timer);
 }
@@ -326,8 +343,9 @@ static void advance(struct sess *s)
 static int start(struct sess *s, const void *cookie_state)
 {
   struct dtls_ep *ep = s->ep;
-  int rc = ck__tls_new(ep->cr, ep->server, cookie_state, s->name, &sess_io, s,
-                       &s->tls);
+  struct ck__tls_start st = {cookie_state, s->name, s->ticket,
+                             s->ticket_len};
+  int rc = ck__tls_new(ep->cr, ep->server, &st, &sess_io, s, &s->tls);
   if (rc < 0)
     return rc;
   s->state = S_HANDSHAKE;
@@ -421,6 +439,8 @@ static void records(struct sess *s, const struct ck_addr *from)
 {
   struct dtls_ep *ep = s->ep;
   s->last_active = ck__loop_now(&ep->ep.ctx->loop);
+  s->last_rx = s->last_active;
+  s->unanswered = 0;
   /* A datagram may carry several records; a bounded number is read. */
   for (int i = 0; i < 16; i++) {
     int n = ck__tls_recv(s->tls, ep->dec, sizeof ep->dec);
@@ -517,15 +537,33 @@ static int enqueue(struct sess *s, const uint8_t *buf, size_t len)
   return 0;
 }
 
+/* A client session the server has stopped answering: it may have lost
+ * the session (a restart), and would drop our records unanswered
+ * forever (RFC 6347 §4.2.8 gives it no way to say so). After
+ * STALE_SENDS records without a word back over STALE_MS, the next
+ * message starts a new handshake; a live server answers that. */
+enum { STALE_SENDS = 3, STALE_MS = 5000 };
+
+static bool stale(struct sess *s, uint64_t now)
+{
+  return s->unanswered >= STALE_SENDS && now - s->last_rx >= STALE_MS;
+}
+
 static int dtls_out_commit(struct ck__ep *base, const struct ck_addr *to,
                            size_t len)
 {
   struct dtls_ep *ep = dep(base);
   struct sess *s = find(ep, to);
+  uint64_t now = ck__loop_now(&base->ctx->loop);
   int rc = CK_ENOTFOUND;
+  if (s && !ep->server && s->state == S_OPEN && stale(s, now)) {
+    ck__tls_bye(s->tls);
+    sess_end(s, 0);
+  }
   if (s && s->state == S_OPEN) {
     rc = ck__tls_send(s->tls, ep->plain, len);
-    s->last_active = ck__loop_now(&base->ctx->loop);
+    s->last_active = now;
+    s->unanswered++;
   }
   else if (s && !ep->server) {
     rc = enqueue(s, ep->plain, len);
@@ -647,6 +685,13 @@ void ck__dtls_disconnect(struct ck__ep *base, struct ck__tls_creds *cr)
         ck__tls_bye(s->tls);
       if (s->state != S_IDLE)
         sess_end(s, 0);
+      if (cr) {
+        /* A ticket would resume the session the old credentials made,
+         * without the new ones ever being checked. */
+        free(s->ticket);
+        s->ticket = NULL;
+        s->ticket_len = 0;
+      }
     }
   if (cr)
     ep->cr = cr;

@@ -42,13 +42,28 @@ struct ck__tls_io {
   int (*pending)(void *io);
 };
 
-/* Starts a session. A server session is made from a datagram whose
- * cookie verified (cookie_state: what ck__tls_cookie_verify kept); a
- * client session verifies the server's certificate against name (NULL:
- * no name check). Returns 0, CK_ENOMEM or CK_EDTLS. */
-int ck__tls_new(struct ck__tls_creds *cr, bool server, const void *cookie_state,
-                const char *name, const struct ck__tls_io *io, void *io_ptr,
-                struct ck__tls **out);
+/* How a session starts. A server session is made from a datagram whose
+ * cookie verified (cookie_state: what ck__tls_cookie kept); a client
+ * session verifies the server's certificate against name (NULL: no
+ * name check; it must outlive the session) and offers to resume the
+ * session whose ticket is in resume (resume_len bytes, or none). */
+struct ck__tls_start {
+  const void *cookie_state;
+  const char *name;
+  const uint8_t *resume;
+  size_t resume_len;
+};
+
+/* Starts a session. Returns 0, CK_ENOMEM or CK_EDTLS. */
+int ck__tls_new(struct ck__tls_creds *cr, bool server,
+                const struct ck__tls_start *st, const struct ck__tls_io *io,
+                void *io_ptr, struct ck__tls **out);
+
+/* After the handshake: whether it resumed a session, and (client) the
+ * ticket to resume this one with later, in a malloc'd buffer the caller
+ * frees. Returns 0 or CK_ENOTFOUND (nothing to save). */
+bool ck__tls_resumed(struct ck__tls *t);
+int ck__tls_ticket(struct ck__tls *t, uint8_t **data, size_t *len);
 void ck__tls_free(struct ck__tls *t);
 
 /* Advances the handshake. Returns 1 when done, 0 when it waits for a
@@ -107,8 +122,9 @@ int ck__dtls_connect(struct ck__ep *ep, const struct ck_addr *peer,
                      const char *name);
 
 /* Client: closes every session of ep (close_notify), keeping the
- * socket and each server's name; the next message to a server makes a
- * new session, with cr when it is not NULL (the caller owns cr). */
+ * socket and each server's name (and ticket, to resume with); the next
+ * message to a server makes a new session. With cr not NULL (the
+ * caller owns it) the new sessions use cr, and no ticket is kept. */
 void ck__dtls_disconnect(struct ck__ep *ep, struct ck__tls_creds *cr);
 
 /* Feeds one datagram from `from` to ep as if its socket had read it

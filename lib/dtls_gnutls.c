@@ -36,6 +36,7 @@ struct ck__tls_creds {
   gnutls_certificate_credentials_t certs;
   gnutls_priority_t prio;
   gnutls_datum_t cookie_key;
+  gnutls_datum_t ticket_key; /* server: RFC 5077 session tickets */
   ck_dtls_psk_cb lookup;
   void *lookup_user;
   uint32_t max_sessions, idle_ms, handshake_ms;
@@ -236,8 +237,9 @@ int ck__tls_creds_new(const struct ck_dtls_config *c, bool server,
   cr->verify_name = !server && !cr->rpk;
   if ((rc = build_priority(cr)) < 0)
     goto fail;
-  if (server && gnutls_key_generate(&cr->cookie_key,
-                                    GNUTLS_COOKIE_KEY_SIZE) < 0) {
+  if (server && (gnutls_key_generate(&cr->cookie_key,
+                                     GNUTLS_COOKIE_KEY_SIZE) < 0 ||
+                 gnutls_session_ticket_key_generate(&cr->ticket_key) < 0)) {
     rc = CK_ENOMEM;
     goto fail;
   }
@@ -260,10 +262,12 @@ void ck__tls_creds_free(struct ck__tls_creds *cr)
     gnutls_certificate_free_credentials(cr->certs);
   if (cr->prio)
     gnutls_priority_deinit(cr->prio);
-  if (cr->cookie_key.data) {
-    gnutls_memset(cr->cookie_key.data, 0, cr->cookie_key.size);
-    gnutls_free(cr->cookie_key.data);
-  }
+  gnutls_datum_t *keys[2] = {&cr->cookie_key, &cr->ticket_key};
+  for (int i = 0; i < 2; i++)
+    if (keys[i]->data) {
+      gnutls_memset(keys[i]->data, 0, keys[i]->size);
+      gnutls_free(keys[i]->data);
+    }
   free(cr);
 }
 
@@ -275,10 +279,11 @@ void ck__tls_limits(const struct ck__tls_creds *cr, uint32_t *max_sessions,
   *handshake_ms = cr->handshake_ms;
 }
 
-int ck__tls_new(struct ck__tls_creds *cr, bool server, const void *cookie_state,
-                const char *name, const struct ck__tls_io *io, void *io_ptr,
-                struct ck__tls **out)
+int ck__tls_new(struct ck__tls_creds *cr, bool server,
+                const struct ck__tls_start *st, const struct ck__tls_io *io,
+                void *io_ptr, struct ck__tls **out)
 {
+  const char *name = st->name;
   struct ck__tls *t = calloc(1, sizeof *t);
   if (!t)
     return CK_ENOMEM;
@@ -314,7 +319,10 @@ int ck__tls_new(struct ck__tls_creds *cr, bool server, const void *cookie_state,
   gnutls_dtls_set_timeouts(s, 1000, cr->handshake_ms);
   if (server) {
     gnutls_dtls_prestate_set(s, (gnutls_dtls_prestate_st *)(uintptr_t)
-                                  cookie_state);
+                                  st->cookie_state);
+    /* Stateless resumption (RFC 5077): a client that comes back skips
+     * the key exchange, and the server keeps nothing for it meanwhile. */
+    (void)gnutls_session_ticket_enable_server(s, &cr->ticket_key);
     if (cr->require_client_cert) {
       gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
       if (!cr->rpk)
@@ -323,7 +331,12 @@ int ck__tls_new(struct ck__tls_creds *cr, bool server, const void *cookie_state,
       /* Ask, so that a client that has a certificate can be named. */
       gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
     }
-  } else if (cr->cert && cr->verify_name) {
+  } else if (st->resume && st->resume_len) {
+    /* A ticket GnuTLS will not take, or the server no longer honours,
+     * just means a full handshake. */
+    (void)gnutls_session_set_data(s, st->resume, st->resume_len);
+  }
+  if (!server && cr->cert && cr->verify_name) {
     gnutls_session_set_verify_cert(s, name, 0);
     if (name && name[0] && !strchr(name, ':') &&
         strspn(name, "0123456789.") != strlen(name))
@@ -331,6 +344,25 @@ int ck__tls_new(struct ck__tls_creds *cr, bool server, const void *cookie_state,
   }
   *out = t;
   return 0;
+}
+
+bool ck__tls_resumed(struct ck__tls *t)
+{
+  return gnutls_session_is_resumed(t->s) != 0;
+}
+
+int ck__tls_ticket(struct ck__tls *t, uint8_t **data, size_t *len)
+{
+  gnutls_datum_t d = {NULL, 0};
+  if (gnutls_session_get_data2(t->s, &d) < 0 || !d.data || !d.size)
+    return CK_ENOTFOUND;
+  *data = malloc(d.size);
+  if (*data) {
+    memcpy(*data, d.data, d.size);
+    *len = d.size;
+  }
+  gnutls_free(d.data);
+  return *data ? 0 : CK_ENOMEM;
 }
 
 void ck__tls_free(struct ck__tls *t)

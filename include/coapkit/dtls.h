@@ -112,7 +112,9 @@ CK_EXPORT int ck_ctx_listen_dtls(struct ck_ctx *ctx,
 /* Counters of a context's DTLS endpoints (ck_ctx_dtls_stats()). */
 struct ck_dtls_stats {
   uint64_t sessions;           /* current, both sides */
-  uint64_t handshakes;         /* completed */
+  uint64_t handshakes;         /* completed, resumed ones included */
+  uint64_t resumed;            /* handshakes that resumed a session
+                                * (RFC 5077 tickets) */
   uint64_t handshakes_failed;
   uint64_t cookies_sent;       /* HelloVerifyRequests */
   uint64_t refused_full;       /* ClientHellos ignored at max_sessions */

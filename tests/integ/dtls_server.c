@@ -12,6 +12,7 @@
  *
  * Usage: integ_dtls_server [--psk ID:KEY]... [--hint H] [--cert F --key F]
  *        [--ca F] [--require] [--rpk F] [--max-sessions N] [--idle MS]
+ *        [--port N] (the DTLS port; 0, a free one, by default)
  * Exits 2 on a usage error, 1 when it cannot listen. */
 #include <signal.h>
 #include <stdio.h>
@@ -116,6 +117,7 @@ static void on_log(void *user, enum ck_log_level level, const char *msg)
 int main(int argc, char **argv)
 {
   struct ck_dtls_config dc = {0};
+  unsigned port = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--require")) {
@@ -145,6 +147,8 @@ int main(int argc, char **argv)
       dc.rpk_key_file = v;
     } else if (!strcmp(a, "--max-sessions")) {
       dc.max_sessions = (uint32_t)strtoul(v, NULL, 10);
+    } else if (!strcmp(a, "--port")) {
+      port = (unsigned)strtoul(v, NULL, 10);
     } else if (!strcmp(a, "--idle")) {
       dc.idle_timeout_ms = (uint32_t)strtoul(v, NULL, 10);
     } else {
@@ -154,7 +158,7 @@ int main(int argc, char **argv)
   struct ck_addr addr;
   struct ck_resource *r;
   struct ck_timer *t;
-  ck_addr_parse(&addr, "127.0.0.1:0", 0);
+  ck_addr_parse(&addr, "127.0.0.1", (uint16_t)port);
   int rc = ck_ctx_new(NULL, &ctx);
   if (rc == 0) {
     ck_ctx_set_log(ctx, on_log, NULL);
@@ -196,18 +200,19 @@ int main(int argc, char **argv)
   ck_ctx_dtls_stats(ctx, &st);
   fprintf(stderr,
           "stats: sessions %llu handshakes %llu failed %llu cookies %llu "
-          "refused_full %llu expired %llu dropped %llu\n",
+          "refused_full %llu expired %llu dropped %llu resumed %llu\n",
           (unsigned long long)st.sessions, (unsigned long long)st.handshakes,
           (unsigned long long)st.handshakes_failed,
           (unsigned long long)st.cookies_sent,
           (unsigned long long)st.refused_full, (unsigned long long)st.expired,
-          (unsigned long long)st.records_dropped);
+          (unsigned long long)st.records_dropped,
+          (unsigned long long)st.resumed);
   ck_timer_free(t);
   ck_ctx_free(ctx);
   return rc < 0 ? 1 : 0;
 usage:
   fprintf(stderr, "usage: integ_dtls_server [--psk ID:KEY]... [--hint H] "
                   "[--cert F --key F] [--ca F] [--require] [--rpk F] "
-                  "[--max-sessions N] [--idle MS]\n");
+                  "[--max-sessions N] [--idle MS] [--port N]\n");
   return 2;
 }
