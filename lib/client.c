@@ -573,6 +573,9 @@ void ck__call_deliver(struct ck_call *call, const struct ck_msg *m,
     r.observe = obs;
   }
   r.rtt_ms = ck__loop_now(&call->cl->ctx->loop) - call->t_first;
+  r.peer_identity = "";
+  if (call->secure)
+    r.security = (int)ck__dtls_identity(call->ep, r.peer, &r.peer_identity);
   call->in_cb = true;
   call->cb(call, &r, call->user);
   call->in_cb = false;

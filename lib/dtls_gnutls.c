@@ -539,6 +539,11 @@ enum ck_security ck__tls_identity(struct ck__tls *t, char *id, size_t cap)
       size_t n = u.size < cap - 1 ? u.size : cap - 1;
       memcpy(id, u.data, n);
       id[n] = '\0';
+    } else if (!t->cr->server) {
+      /* The server's identity hint (RFC 4279 §5.2), if it sent one. */
+      const char *hint = gnutls_psk_client_get_hint(s);
+      if (hint)
+        snprintf(id, cap, "%s", hint);
     }
     return CK_SECURITY_PSK;
   }

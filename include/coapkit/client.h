@@ -123,6 +123,14 @@ struct ck_client_response {
   uint32_t observe;         /* the notification's sequence number */
   uint64_t rtt_ms;          /* from the first transmission to this answer
                              * (to the address that answered) */
+  /* coaps://: how the server authenticated itself (enum ck_security,
+   * dtls.h) and its identity: the subject CN of its certificate, the
+   * SHA-256 fingerprint of its raw public key in hex (which the
+   * application must check itself: the library trusts any), or the
+   * PSK identity hint it sent. CK_SECURITY_NONE and "" for coap://,
+   * and while no session is up. */
+  int security;
+  const char *peer_identity;
 };
 
 typedef void (*ck_client_response_cb)(struct ck_call *call,
@@ -195,6 +203,8 @@ struct ck_client_result {
   struct ck_addr peer;
   uint64_t rtt_ms;
   uint8_t *raw; /* owns msg's bytes */
+  int security;             /* as in struct ck_client_response */
+  char peer_identity[130];  /* its identity, cut to fit */
 };
 
 /* Sends req and runs the context's loop until the answer (or error).

@@ -12,15 +12,18 @@
 #  2. coap against coap-server-gnutls -c/-j/-C; coap-client-gnutls
 #     -c/-j/-C against integ_dtls_server;
 #  3. raw public keys: the handler sees the SHA-256 fingerprint of the
-#     client's key (as certtool computes it), both ways with libcoap -M;
+#     client's key (as certtool computes it), and the client the
+#     server's (integ_dtls_client); both ways with libcoap -M;
 #  4. coapd with dtls_cert/dtls_key/dtls_ca from its configuration file.
 # Every process started here is killed by PID; every wait is bounded.
 #
 # Usage: dtls_cert.sh PATH/TO/coap PATH/TO/integ_dtls_server PATH/TO/coapd
+#        PATH/TO/integ_dtls_client
 set -u
-COAP=${1:?usage: $0 COAP DTLS_SERVER COAPD}
-SRV=${2:?usage: $0 COAP DTLS_SERVER COAPD}
-COAPD=${3:?usage: $0 COAP DTLS_SERVER COAPD}
+COAP=${1:?usage: $0 COAP DTLS_SERVER COAPD DTLS_CLIENT}
+SRV=${2:?usage: $0 COAP DTLS_SERVER COAPD DTLS_CLIENT}
+COAPD=${3:?usage: $0 COAP DTLS_SERVER COAPD DTLS_CLIENT}
+CLI=${4:?usage: $0 COAP DTLS_SERVER COAPD DTLS_CLIENT}
 LSRV=coap-server-gnutls
 LCLI=coap-client-gnutls
 T=$(mktemp -d)
@@ -195,6 +198,13 @@ run get "coaps://127.0.0.1:$DP/whoami" --rpk "$P/cli.key"
 out=$(timeout 30 $LCLI -M "$P/cli.key" "coaps://127.0.0.1:$DP/whoami" \
   2>"$T/lclient.log")
 [ "$out" = "rpk $fp" ] || fail "$LCLI -M: '$out'"
+# And the client learns the server's key (struct ck_client_response).
+sfp=$(certtool --load-privkey "$P/srv.key" --pubkey-info --outder 2>/dev/null |
+  sha256sum | cut -d' ' -f1)
+out=$(printf 'get\npeer\nquit\n' |
+  timeout 30 "$CLI" "coaps://127.0.0.1:$DP/whoami" --rpk "$P/cli.key")
+[ "$(echo "$out" | tail -n 1)" = "peer rpk $sfp" ] ||
+  fail "the server's fingerprint at the client: $out, want $sfp"
 stop_srv
 start_lsrv -M "$P/srv.key"
 run get "$LU/" --rpk "$P/cli.key"

@@ -3,12 +3,14 @@
  * from stdin is a command; each result is one line on stdout:
  *
  *   get              GET URI: "get 2.05 BODY" or "get error NAME"
+ *   peer             the last answer's server: "peer MODE IDENTITY"
  *   disconnect       ck_client_disconnect(c, NULL): "disconnect 0"
  *   rekey KEY        ck_client_disconnect(c, cfg with KEY): "rekey 0"
  *   quit
  *
- * Usage: integ_dtls_client URI IDENTITY KEY  (short CoAP timers: an ACK
- * timeout of 500 ms, so that a lost session shows within seconds) */
+ * Usage: integ_dtls_client URI IDENTITY KEY | URI --rpk KEYFILE
+ * (short CoAP timers: an ACK timeout of 500 ms, so that a lost session
+ * shows within seconds) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +20,20 @@
 int main(int argc, char **argv)
 {
   if (argc != 4) {
-    fprintf(stderr, "usage: integ_dtls_client URI IDENTITY KEY\n");
+    fprintf(stderr, "usage: integ_dtls_client URI IDENTITY KEY | "
+                    "URI --rpk KEYFILE\n");
     return 2;
   }
   static char key[128];
-  snprintf(key, sizeof key, "%s", argv[3]);
-  struct ck_dtls_config dc = {.psk_identity = argv[2],
-                              .psk = (const uint8_t *)key,
-                              .psk_len = strlen(key)};
+  struct ck_dtls_config dc = {0};
+  if (!strcmp(argv[2], "--rpk")) {
+    dc.rpk_key_file = argv[3];
+  } else {
+    snprintf(key, sizeof key, "%s", argv[3]);
+    dc.psk_identity = argv[2];
+    dc.psk = (const uint8_t *)key;
+    dc.psk_len = strlen(key);
+  }
   struct ck_client_config cc = {.dtls = &dc};
   cc.params.ack_timeout_ms = 500;
   cc.params.ack_random_factor = 1.0f;
@@ -33,6 +41,9 @@ int main(int argc, char **argv)
   struct ck_client *c;
   if (ck_ctx_new(NULL, &ctx) < 0 || ck_client_new(ctx, &cc, &c) < 0)
     return 1;
+  static const char *modes[] = {"none", "psk", "cert", "rpk"};
+  int security = 0;
+  char peer[130] = "";
   char line[256];
   /* Bounded: the script sends a handful of commands. */
   for (int n = 0; n < 100 && fgets(line, sizeof line, stdin); n++) {
@@ -49,7 +60,13 @@ int main(int argc, char **argv)
       else
         printf("get %d.%02d %.*s\n", res.code >> 5, res.code & 31,
                (int)res.body_len, (const char *)res.body);
+      if (rc == 0) {
+        security = res.security >= 0 && res.security < 4 ? res.security : 0;
+        snprintf(peer, sizeof peer, "%s", res.peer_identity);
+      }
       ck_client_result_free(&res);
+    } else if (!strcmp(line, "peer")) {
+      printf("peer %s %s\n", modes[security], peer);
     } else if (!strcmp(line, "disconnect")) {
       printf("disconnect %d\n", ck_client_disconnect(c, NULL));
     } else if (!strncmp(line, "rekey ", 6)) {

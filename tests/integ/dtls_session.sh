@@ -44,7 +44,7 @@ ok() { echo "ok - $*"; }
 # start_srv [--port N]: sets SPID and DP
 start_srv() {
   : >"$T/ports"
-  "$SRV" --psk dev:k1 "$@" >"$T/ports" 2>>"$T/server.log" &
+  "$SRV" --psk dev:k1 --hint h1 "$@" >"$T/ports" 2>>"$T/server.log" &
   SPID=$!
   for _ in $(seq 50); do [ -s "$T/ports" ] && break; sleep 0.1; done
   read -r DP _ <"$T/ports" || fail "integ_dtls_server did not start"
@@ -73,6 +73,8 @@ exec 3>"$T/in"
 
 cmd get
 [ "$REPLY" = "get 2.05 psk dev" ] || fail "first GET: $REPLY"
+cmd peer
+[ "$REPLY" = "peer psk h1" ] || fail "the server's hint: $REPLY"
 cmd disconnect
 cmd get
 [ "$REPLY" = "get 2.05 psk dev" ] || fail "GET after disconnect: $REPLY"
@@ -98,8 +100,7 @@ ok "the GET after ck_client_disconnect resumed the session (RFC 5077)"
 start_srv --port "$DP"
 cmd get
 [ "$REPLY" = "get 2.05 psk dev" ] || fail "GET to the new server: $REPLY"
-kill -9 "$SPID"
-wait "$SPID" 2>/dev/null
+{ kill -9 "$SPID" && wait "$SPID"; } 2>/dev/null
 start_srv --port "$DP"
 [ "$DP" = "$(cut -d' ' -f1 "$T/ports")" ] || fail "the port changed"
 start=$(date +%s%N)
