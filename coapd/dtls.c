@@ -80,11 +80,11 @@ int coapd_dtls_start(struct ck_ctx *ctx, const struct coapd_config *cfg,
   if (registry_device_list(reg, count_psk, &npsk) < 0)
     npsk = 0;
   struct ck_dtls_config dc = {
-    .psk_lookup = psk_lookup,
-    .psk_user = reg,
-    .require_client_cert = cfg->dtls_require_client_cert,
-    .max_sessions = cfg->dtls_max_sessions,
-    .idle_timeout_ms = cfg->dtls_idle_s * 1000u,
+      .psk_lookup = psk_lookup,
+      .psk_user = reg,
+      .require_client_cert = cfg->dtls_require_client_cert,
+      .max_sessions = cfg->dtls_max_sessions,
+      .idle_timeout_ms = cfg->dtls_idle_s * 1000u,
   };
   if (cfg->dtls_rpk)
     dc.rpk_key_file = cfg->dtls_key[0] ? cfg->dtls_key : NULL;

@@ -60,19 +60,19 @@ struct sess {
   struct ck_addr peer;
   struct ck__tls *tls;
   enum sess_state state;
-  int report;             /* client: an error to report from the timer */
-  const uint8_t *in;      /* the datagram being fed to GnuTLS */
+  int report;        /* client: an error to report from the timer */
+  const uint8_t *in; /* the datagram being fed to GnuTLS */
   size_t in_len;
   uint64_t last_active; /* open: the last record in or out (idle
                          * expiry, as libcoap counts it, so that an
                          * observer fed NON notifications keeps its
                          * session); handshake: its start */
-  char *name;             /* client: the name the server's certificate
-                           * must carry */
-  uint8_t *ticket;        /* client: to resume the last session with */
+  char *name;           /* client: the name the server's certificate
+                         * must carry */
+  uint8_t *ticket;      /* client: to resume the last session with */
   size_t ticket_len;
-  uint64_t last_rx;       /* client: the last record from the server */
-  unsigned unanswered;    /* client: records sent since then */
+  uint64_t last_rx;    /* client: the last record from the server */
+  unsigned unanswered; /* client: records sent since then */
   uint8_t nq;
   uint16_t qlen[QUEUE_MAX];
   uint8_t *q[QUEUE_MAX];
@@ -343,8 +343,7 @@ static void advance(struct sess *s)
 static int start(struct sess *s, const void *cookie_state)
 {
   struct dtls_ep *ep = s->ep;
-  struct ck__tls_start st = {cookie_state, s->name, s->ticket,
-                             s->ticket_len};
+  struct ck__tls_start st = {cookie_state, s->name, s->ticket, s->ticket_len};
   int rc = ck__tls_new(ep->cr, ep->server, &st, &sess_io, s, &s->tls);
   if (rc < 0)
     return rc;
@@ -401,8 +400,8 @@ static bool is_client_hello(const uint8_t *b, size_t len)
  * ClientHello from one with a session). Returns the session it makes,
  * or NULL when the datagram was answered statelessly or dropped. */
 static struct sess *accept_peer(struct dtls_ep *ep, struct sess *old,
-                                const struct ck_addr *from,
-                                const uint8_t *buf, size_t len)
+                                const struct ck_addr *from, const uint8_t *buf,
+                                size_t len)
 {
   if (!old && ep->count >= ep->max_sessions) {
     stats(ep)->refused_full++;
@@ -564,8 +563,7 @@ static int dtls_out_commit(struct ck__ep *base, const struct ck_addr *to,
     rc = ck__tls_send(s->tls, ep->plain, len);
     s->last_active = now;
     s->unanswered++;
-  }
-  else if (s && !ep->server) {
+  } else if (s && !ep->server) {
     rc = enqueue(s, ep->plain, len);
     if (rc == 0 && s->state == S_IDLE && (rc = start(s, NULL)) == 0)
       advance(s);
@@ -602,12 +600,12 @@ static void dtls_free(struct ck__ep *base)
 }
 
 static const struct ck__transport dtls_transport = {
-  .name = "dtls",
-  .out_begin = dtls_out_begin,
-  .out_commit = dtls_out_commit,
-  .flush = dtls_flush,
-  .join = NULL, /* RFC 7252 §9.1: no DTLS for multicast */
-  .free = dtls_free,
+    .name = "dtls",
+    .out_begin = dtls_out_begin,
+    .out_commit = dtls_out_commit,
+    .flush = dtls_flush,
+    .join = NULL, /* RFC 7252 §9.1: no DTLS for multicast */
+    .free = dtls_free,
 };
 
 int ck__dtls_open(struct ck_ctx *ctx, const struct ck_addr *addr,
@@ -703,8 +701,7 @@ bool ck__dtls_is(const struct ck__ep *ep)
 }
 
 enum ck_security ck__dtls_identity(struct ck__ep *base,
-                                   const struct ck_addr *peer,
-                                   const char **id)
+                                   const struct ck_addr *peer, const char **id)
 {
   struct sess *s = base && base->secure ? find(dep(base), peer) : NULL;
   if (!s || s->state != S_OPEN) {

@@ -136,7 +136,6 @@ void ck__dtls_input(struct ck__ep *ep, const struct ck_addr *from,
  * (CK_SECURITY_NONE and "" when there is none). */
 bool ck__dtls_is(const struct ck__ep *ep);
 enum ck_security ck__dtls_identity(struct ck__ep *ep,
-                                   const struct ck_addr *peer,
-                                   const char **id);
+                                   const struct ck_addr *peer, const char **id);
 
 #endif

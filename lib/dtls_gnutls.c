@@ -55,7 +55,7 @@ struct ck__tls {
  * the others; GnuTLS's NORMAL leaves CCM-8 out, so it is added, with the
  * ECDHE-PSK suites as the modern choice. DTLS 1.2 only. */
 static const char PRIO_BASE[] =
-  "NORMAL:-VERS-ALL:+VERS-DTLS1.2:+AES-128-CCM-8:+AES-128-CCM";
+    "NORMAL:-VERS-ALL:+VERS-DTLS1.2:+AES-128-CCM-8:+AES-128-CCM";
 
 static ssize_t push_fn(gnutls_transport_ptr_t p, const void *data, size_t len)
 {
@@ -89,9 +89,9 @@ static int psk_lookup_fn(gnutls_session_t s, const gnutls_datum_t *user,
   if (!t || !t->cr->lookup)
     return -1;
   int n = user->size > CK__DTLS_ID_MAX
-            ? -1
-            : t->cr->lookup(t->cr->lookup_user, user->data, user->size, k,
-                            sizeof k);
+              ? -1
+              : t->cr->lookup(t->cr->lookup_user, user->data, user->size, k,
+                              sizeof k);
   if (n <= 0 || n > (int)sizeof k) {
     t->unknown_id = true;
     return -1;
@@ -114,15 +114,14 @@ static int load_rpk(gnutls_certificate_credentials_t c, const char *file)
   gnutls_pubkey_t pubk = NULL;
   int rc = CK_EDTLS_CREDS;
   if (gnutls_load_file(file, &priv) < 0 || gnutls_privkey_init(&pk) < 0 ||
-      gnutls_privkey_import_x509_raw(pk, &priv, GNUTLS_X509_FMT_PEM, NULL,
-                                     0) < 0 ||
+      gnutls_privkey_import_x509_raw(pk, &priv, GNUTLS_X509_FMT_PEM, NULL, 0) <
+          0 ||
       gnutls_pubkey_init(&pubk) < 0 ||
       gnutls_pubkey_import_privkey(pubk, pk, 0, 0) < 0 ||
       gnutls_pubkey_export2(pubk, GNUTLS_X509_FMT_PEM, &pub) < 0)
     goto out;
-  if (gnutls_certificate_set_rawpk_key_mem(c, &pub, &priv,
-                                           GNUTLS_X509_FMT_PEM, NULL, 0, NULL,
-                                           0, 0) >= 0)
+  if (gnutls_certificate_set_rawpk_key_mem(c, &pub, &priv, GNUTLS_X509_FMT_PEM,
+                                           NULL, 0, NULL, 0, 0) >= 0)
     rc = 0;
 out:
   if (pubk)
@@ -148,9 +147,8 @@ static int load_certs(struct ck__tls_creds *cr, const struct ck_dtls_config *c)
   }
   if (c->cert_file || c->key_file) {
     if (!c->cert_file || !c->key_file ||
-        gnutls_certificate_set_x509_key_file(cr->certs, c->cert_file,
-                                             c->key_file,
-                                             GNUTLS_X509_FMT_PEM) < 0)
+        gnutls_certificate_set_x509_key_file(
+            cr->certs, c->cert_file, c->key_file, GNUTLS_X509_FMT_PEM) < 0)
       return CK_EDTLS_CREDS;
     cr->cert = true;
   }
@@ -176,8 +174,8 @@ static int build_priority(struct ck__tls_creds *cr)
     kx = ":-KX-ALL:+PSK:+ECDHE-PSK";
   else if (cr->psk)
     kx = ":+PSK:+ECDHE-PSK";
-  const char *ctype = cr->rpk ? ":-CTYPE-ALL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK"
-                              : "";
+  const char *ctype =
+      cr->rpk ? ":-CTYPE-ALL:+CTYPE-CLI-RAWPK:+CTYPE-SRV-RAWPK" : "";
   int n = snprintf(p, sizeof p, "%s%s%s", PRIO_BASE, kx, ctype);
   if (n < 0 || (size_t)n >= sizeof p)
     return CK_EDTLS_CREDS;
@@ -198,8 +196,8 @@ int ck__tls_creds_new(const struct ck_dtls_config *c, bool server,
   cr->max_sessions = c->max_sessions ? c->max_sessions : 10000;
   cr->idle_ms = c->idle_timeout_ms ? c->idle_timeout_ms : 300000;
   cr->handshake_ms = c->handshake_timeout_ms ? c->handshake_timeout_ms
-                     : server              ? 10000
-                                           : 20000;
+                     : server                ? 10000
+                                             : 20000;
   int rc = CK_EDTLS_CREDS;
   if (server && c->psk_lookup) {
     if (gnutls_psk_allocate_server_credentials(&cr->psk_srv) < 0)
@@ -237,9 +235,9 @@ int ck__tls_creds_new(const struct ck_dtls_config *c, bool server,
   cr->verify_name = !server && !cr->rpk;
   if ((rc = build_priority(cr)) < 0)
     goto fail;
-  if (server && (gnutls_key_generate(&cr->cookie_key,
-                                     GNUTLS_COOKIE_KEY_SIZE) < 0 ||
-                 gnutls_session_ticket_key_generate(&cr->ticket_key) < 0)) {
+  if (server &&
+      (gnutls_key_generate(&cr->cookie_key, GNUTLS_COOKIE_KEY_SIZE) < 0 ||
+       gnutls_session_ticket_key_generate(&cr->ticket_key) < 0)) {
     rc = CK_ENOMEM;
     goto fail;
   }
@@ -318,8 +316,8 @@ int ck__tls_new(struct ck__tls_creds *cr, bool server,
    * handshake is bounded by the configured time. */
   gnutls_dtls_set_timeouts(s, 1000, cr->handshake_ms);
   if (server) {
-    gnutls_dtls_prestate_set(s, (gnutls_dtls_prestate_st *)(uintptr_t)
-                                  st->cookie_state);
+    gnutls_dtls_prestate_set(
+        s, (gnutls_dtls_prestate_st *)(uintptr_t)st->cookie_state);
     /* Stateless resumption (RFC 5077): a client that comes back skips
      * the key exchange, and the server keeps nothing for it meanwhile. */
     (void)gnutls_session_ticket_enable_server(s, &cr->ticket_key);
@@ -448,7 +446,7 @@ int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms)
      * which the client can tell from silence. */
     if (t->cr->server && kx_is_psk(s) && gnutls_record_get_discarded(s) > 0 &&
         gnutls_handshake_get_last_in(s) ==
-          GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE) {
+            GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE) {
       (void)gnutls_alert_send(s, GNUTLS_AL_FATAL,
                               t->unknown_id ? GNUTLS_A_UNKNOWN_PSK_IDENTITY
                                             : GNUTLS_A_DECRYPT_ERROR);
@@ -469,8 +467,8 @@ int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms)
      * peer can tell (RFC 5246 §7.2.2). */
     (void)gnutls_alert_send(s, GNUTLS_AL_FATAL,
                             rc == CK_EDTLS_EXPIRED
-                              ? GNUTLS_A_CERTIFICATE_EXPIRED
-                              : GNUTLS_A_BAD_CERTIFICATE);
+                                ? GNUTLS_A_CERTIFICATE_EXPIRED
+                                : GNUTLS_A_BAD_CERTIFICATE);
   } else if (e != GNUTLS_E_TIMEDOUT && e != GNUTLS_E_FATAL_ALERT_RECEIVED) {
     (void)gnutls_alert_send_appropriate(s, e);
   }
@@ -552,8 +550,8 @@ enum ck_security ck__tls_identity(struct ck__tls *t, char *id, size_t cap)
   if (gnutls_certificate_type_get2(s, GNUTLS_CTYPE_PEERS) == GNUTLS_CRT_RAWPK) {
     uint8_t fp[32];
     if (peers && n > 0 &&
-        gnutls_hash_fast(GNUTLS_DIG_SHA256, peers[0].data, peers[0].size,
-                         fp) == 0)
+        gnutls_hash_fast(GNUTLS_DIG_SHA256, peers[0].data, peers[0].size, fp) ==
+            0)
       hex(fp, sizeof fp, id, cap);
     return CK_SECURITY_RPK;
   }

@@ -88,8 +88,8 @@ struct ck_dtls_config {
    * application decides whom it trusts by its fingerprint. */
   const char *rpk_key_file;
   /* Server limits. */
-  uint32_t max_sessions;       /* established and handshaking, 10000 */
-  uint32_t idle_timeout_ms;    /* a silent session is dropped, 300000 */
+  uint32_t max_sessions;    /* established and handshaking, 10000 */
+  uint32_t idle_timeout_ms; /* a silent session is dropped, 300000 */
   /* Both sides: a handshake not done in this time fails, 20000 for a
    * client, 10000 for a server. */
   uint32_t handshake_timeout_ms;
@@ -105,21 +105,20 @@ struct ck_dtls_config {
  * Returns 0, CK_EINVAL (ctx, addr or cfg NULL, or addr neither IPv4 nor
  * IPv6), CK_EDTLS_CREDS (no credentials, or a file that does not load),
  * CK_ENOMEM, or CK_ESYS with errno set. */
-CK_EXPORT int ck_ctx_listen_dtls(struct ck_ctx *ctx,
-                                 const struct ck_addr *addr,
+CK_EXPORT int ck_ctx_listen_dtls(struct ck_ctx *ctx, const struct ck_addr *addr,
                                  const struct ck_dtls_config *cfg);
 
 /* Counters of a context's DTLS endpoints (ck_ctx_dtls_stats()). */
 struct ck_dtls_stats {
-  uint64_t sessions;           /* current, both sides */
-  uint64_t handshakes;         /* completed, resumed ones included */
-  uint64_t resumed;            /* handshakes that resumed a session
-                                * (RFC 5077 tickets) */
+  uint64_t sessions;   /* current, both sides */
+  uint64_t handshakes; /* completed, resumed ones included */
+  uint64_t resumed;    /* handshakes that resumed a session
+                        * (RFC 5077 tickets) */
   uint64_t handshakes_failed;
-  uint64_t cookies_sent;       /* HelloVerifyRequests */
-  uint64_t refused_full;       /* ClientHellos ignored at max_sessions */
-  uint64_t expired;            /* sessions dropped for idleness */
-  uint64_t records_dropped;    /* datagrams that did not decrypt */
+  uint64_t cookies_sent;    /* HelloVerifyRequests */
+  uint64_t refused_full;    /* ClientHellos ignored at max_sessions */
+  uint64_t expired;         /* sessions dropped for idleness */
+  uint64_t records_dropped; /* datagrams that did not decrypt */
 };
 
 /* Copies the DTLS counters to *out; does nothing when ctx or out is

@@ -56,8 +56,10 @@ static void setup(void)
   ck_ctx_set_clock(ctx, clock_fn, NULL);
   struct ck_addr a;
   ck_addr_parse(&a, "127.0.0.1:0", 0);
-  struct ck_dtls_config dc = {.psk_lookup = lookup, .psk_hint = "fuzz",
-                              .max_sessions = 4, .idle_timeout_ms = 1000};
+  struct ck_dtls_config dc = {.psk_lookup = lookup,
+                              .psk_hint = "fuzz",
+                              .max_sessions = 4,
+                              .idle_timeout_ms = 1000};
   if (ck_ctx_listen_dtls(ctx, &a, &dc) < 0)
     abort();
   ep = ctx->eps;
