@@ -60,6 +60,7 @@ struct sess {
   struct ck_addr peer;
   struct ck__tls *tls;
   enum sess_state state;
+  bool opened; /* server: a handshake completed (it may have observers) */
   int report;        /* client: an error to report from the timer */
   const uint8_t *in; /* the datagram being fed to GnuTLS */
   size_t in_len;
@@ -324,6 +325,7 @@ static void advance(struct sess *s)
     return;
   }
   stats(ep)->handshakes++;
+  s->opened = true;
   if (ck__tls_resumed(s->tls))
     stats(ep)->resumed++;
   s->state = S_OPEN;
@@ -353,6 +355,20 @@ static int start(struct sess *s, const void *cookie_state)
   return 0;
 }
 
+/* A server session is gone (closed, expired, replaced): its peer's
+ * observations were bound to it (RFC 7252 §9.1.1's security context)
+ * and can reach it no more, so they end now rather than at the next
+ * CON notification. This scans the observers, like an ICMP error. */
+static void peer_gone(struct sess *s)
+{
+  struct ck_ctx *ctx = s->ep->ep.ctx;
+  struct ck_addr peer = s->peer;
+  bool opened = s->opened;
+  sess_free(s);
+  if (opened)
+    ck__observe_peer_gone(ctx, &peer);
+}
+
 static void on_timer(struct ck__timer *t)
 {
   struct sess *s = (struct sess *)t;
@@ -360,7 +376,7 @@ static void on_timer(struct ck__timer *t)
   struct ck__loop *loop = &ep->ep.ctx->loop;
   switch (s->state) {
   case S_DEAD:
-    sess_free(s);
+    peer_gone(s);
     return;
   case S_IDLE:
     if (s->report) {
@@ -423,7 +439,7 @@ static struct sess *accept_peer(struct dtls_ep *ep, struct sess *old,
     return NULL;
   /* The cookie proves the address: only now is state kept. */
   if (old)
-    sess_free(old);
+    peer_gone(old);
   struct sess *s = sess_new(ep, from);
   if (!s)
     return NULL;

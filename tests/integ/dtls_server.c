@@ -197,16 +197,19 @@ int main(int argc, char **argv)
   signal(SIGINT, on_term);
   rc = ck_run(ctx);
   struct ck_dtls_stats st;
+  struct ck_stats cs;
   ck_ctx_dtls_stats(ctx, &st);
+  ck_ctx_stats(ctx, &cs);
   fprintf(stderr,
           "stats: sessions %llu handshakes %llu failed %llu cookies %llu "
-          "refused_full %llu expired %llu dropped %llu resumed %llu\n",
+          "refused_full %llu expired %llu dropped %llu resumed %llu "
+          "observers %llu\n",
           (unsigned long long)st.sessions, (unsigned long long)st.handshakes,
           (unsigned long long)st.handshakes_failed,
           (unsigned long long)st.cookies_sent,
           (unsigned long long)st.refused_full, (unsigned long long)st.expired,
           (unsigned long long)st.records_dropped,
-          (unsigned long long)st.resumed);
+          (unsigned long long)st.resumed, (unsigned long long)cs.observers);
   ck_timer_free(t);
   ck_ctx_free(ctx);
   return rc < 0 ? 1 : 0;
