@@ -307,6 +307,13 @@ static void responder(struct run *r, const struct ck_client_response *resp)
 static void single(struct run *r, const struct ck_client_response *resp)
 {
   struct cli_out *out = &r->s->out;
+  /* -v: who the coaps:// server proved to be; with --rpk nobody else
+   * checks its key (docs/dtls.md). */
+  static const char *const modes[] = {"", "psk hint", "certificate CN",
+                                      "raw public key SHA-256"};
+  if (out->verbose && resp->security > 0 && resp->security < 4)
+    fprintf(out->err, "* DTLS server: %s %s\n", modes[resp->security],
+            resp->peer_identity);
   if (r->ping) {
     char addr[CK_ADDR_STRLEN];
     if (ck_addr_format(resp->peer, addr, sizeof addr) < 0)

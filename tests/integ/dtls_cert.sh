@@ -205,6 +205,9 @@ out=$(printf 'get\npeer\nquit\n' |
   timeout 30 "$CLI" "coaps://127.0.0.1:$DP/whoami" --rpk "$P/cli.key")
 [ "$(echo "$out" | tail -n 1)" = "peer rpk $sfp" ] ||
   fail "the server's fingerprint at the client: $out, want $sfp"
+run get -v "coaps://127.0.0.1:$DP/whoami" --rpk "$P/cli.key"
+grep -qx "\* DTLS server: raw public key SHA-256 $sfp" "$T/err" ||
+  fail "coap -v does not show the server's key: $(grep DTLS "$T/err")"
 stop_srv
 start_lsrv -M "$P/srv.key"
 run get "$LU/" --rpk "$P/cli.key"
