@@ -30,10 +30,67 @@ static void on_trace(void *user, bool sent, const struct ck_addr *peer,
   cli_progress_msg(&s->progress, sent, m);
 }
 
+/* A PSK as SPEC gives it: text, or hex with "0x". Returns its length
+ * or -1. */
+static int psk_bytes(const char *in, uint8_t *out, size_t cap)
+{
+  size_t n = strlen(in);
+  if (strncmp(in, "0x", 2) != 0 && strncmp(in, "0X", 2) != 0) {
+    if (n == 0 || n > cap)
+      return -1;
+    memcpy(out, in, n);
+    return (int)n;
+  }
+  in += 2;
+  n -= 2;
+  if (n == 0 || n % 2 || n / 2 > cap)
+    return -1;
+  for (size_t i = 0; i < n / 2; i++) {
+    unsigned v = 0;
+    for (int k = 0; k < 2; k++) {
+      char c = in[2 * i + (size_t)k];
+      unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                   : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                   : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                          : 16u;
+      if (d > 15)
+        return -1;
+      v = v * 16 + d;
+    }
+    out[i] = (uint8_t)v;
+  }
+  return (int)(n / 2);
+}
+
+/* The DTLS options into s->dtls; NULL when none was given, so that a
+ * coaps:// call without options verifies against the system's store. */
+static const struct ck_dtls_config *dtls_config(struct cli_session *s,
+                                                const struct cli_opts *o)
+{
+  struct ck_dtls_config *d = &s->dtls;
+  memset(d, 0, sizeof *d);
+  if (!o->psk && !o->identity && !o->cert && !o->key && !o->ca && !o->rpk)
+    return NULL;
+  if (o->psk) {
+    int n = psk_bytes(o->psk, s->psk, sizeof s->psk);
+    d->psk = s->psk;
+    d->psk_len = n < 0 ? 0 : (size_t)n; /* refused by ck_client_new */
+    d->psk_identity = o->identity ? o->identity : "";
+  } else if (o->identity) {
+    d->psk_identity = o->identity; /* without a key: refused */
+  }
+  d->cert_file = o->cert;
+  d->key_file = o->key;
+  d->ca_file = o->ca;
+  d->rpk_key_file = o->rpk;
+  return d;
+}
+
 static struct ck_client_config client_config(struct cli_session *s,
                                              const struct cli_opts *o)
 {
   struct ck_client_config cc = {.trace = on_trace, .trace_user = s};
+  cc.dtls = dtls_config(s, o);
   ck_params_default(&cc.params);
   if (o->ack_timeout_ms) {
     cc.params.ack_timeout_ms = o->ack_timeout_ms;
@@ -250,6 +307,13 @@ static void responder(struct run *r, const struct ck_client_response *resp)
 static void single(struct run *r, const struct ck_client_response *resp)
 {
   struct cli_out *out = &r->s->out;
+  /* -v: who the coaps:// server proved to be; with --rpk nobody else
+   * checks its key (docs/dtls.md). */
+  static const char *const modes[] = {"", "psk hint", "certificate CN",
+                                      "raw public key SHA-256"};
+  if (out->verbose && resp->security > 0 && resp->security < 4)
+    fprintf(out->err, "* DTLS server: %s %s\n", modes[resp->security],
+            resp->peer_identity);
   if (r->ping) {
     char addr[CK_ADDR_STRLEN];
     if (ck_addr_format(resp->peer, addr, sizeof addr) < 0)

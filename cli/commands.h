@@ -38,6 +38,10 @@ struct cli_session {
   /* Before each message about a command: "coap: ", or "" in the shell,
    * whose messages need no program name. */
   const char *tag;
+  /* DTLS credentials of the options, for coaps:// (the library copies
+   * them when a client is made). */
+  struct ck_dtls_config dtls;
+  uint8_t psk[64];
 };
 
 /* Opens a session with the transmission parameters of o. Returns 0, or

@@ -570,12 +570,27 @@ int cli_parse(struct cli_opts *o, int argc, char **argv, int first, char *err,
 }
 
 /* The first DTLS option given, or NULL. */
-static const char *dtls_given(const struct cli_opts *o)
+/* The DTLS options go in pairs (SPEC: --psk KEY --identity ID, --cert
+ * with --key); a PSK is text or 0x-hex of 1 to 64 bytes. */
+static int check_dtls(struct perr *e, const struct cli_opts *o)
 {
-  for (size_t i = 0; i < NOPTIONS; i++)
-    if ((o->given >> i & 1) && options[i].section == SEC_DTLS)
-      return options[i].long_name;
-  return NULL;
+  if (!o->psk != !o->identity)
+    return fail(e, "--%s needs --%s", o->psk ? "psk" : "identity",
+                o->psk ? "identity" : "psk");
+  if (!o->cert != !o->key)
+    return fail(e, "--%s needs --%s", o->cert ? "cert" : "key",
+                o->cert ? "key" : "cert");
+  if (o->psk) {
+    size_t n = strlen(o->psk);
+    bool hex = n > 2 && (strncmp(o->psk, "0x", 2) == 0 ||
+                         strncmp(o->psk, "0X", 2) == 0);
+    if (hex && ((n - 2) % 2 || strspn(o->psk + 2, "0123456789abcdefABCDEF") !=
+                                 n - 2))
+      return fail(e, "--psk: '%s' is not hex", o->psk);
+    if (n == 0 || (hex ? (n - 2) / 2 : n) > 64)
+      return fail(e, "--psk: a key is 1 to 64 bytes");
+  }
+  return 0;
 }
 
 int cli_check(const struct cli_opts *o, char *err, size_t errcap)
@@ -606,11 +621,6 @@ int cli_check(const struct cli_opts *o, char *err, size_t errcap)
     int rc = ck_uri_parse(&u, o->uri, strlen(o->uri));
     if (rc < 0)
       return fail(&e, "'%s': %s", o->uri, ck_strerror(rc));
-    if (u.scheme == CK_SCHEME_COAPS)
-      return fail(&e, "'%s': coaps:// (DTLS) is not available yet", o->uri);
   }
-  const char *dtls = dtls_given(o);
-  if (dtls)
-    return fail(&e, "--%s: DTLS (coaps://) is not available yet", dtls);
-  return 0;
+  return check_dtls(&e, o);
 }

@@ -251,10 +251,6 @@ static int do_connect(struct shell *h, const char *uri, const char *who)
     say("%s: '%s': %s", who, uri, ck_strerror(rc));
     return -1;
   }
-  if (u.scheme == CK_SCHEME_COAPS) {
-    say("%s: '%s': coaps:// (DTLS) is not available yet", who, uri);
-    return -1;
-  }
   size_t pre = u.path_len ? (size_t)(u.path - uri)
                : u.query  ? (size_t)(u.query - 1 - uri)
                           : strlen(uri);

@@ -30,6 +30,8 @@ enum kind {
   K_FLOAT,
   K_LEVEL,
   K_LISTEN,
+  K_DTLS_LISTEN,
+  K_PATH, /* a file's path, into a char[COAPD_PATH_MAX] */
   K_ADDR,
   K_DIR,
   K_ENUM, /* one of the '|'-separated words in arg, stored as its index
@@ -64,6 +66,10 @@ static const struct setting table[] = {
     {"listen", "listen", K_LISTEN, F(listen), 0, 0, "ADDR:PORT",
      "serve UDP here; repeatable; :PORT is 0.0.0.0 and [::]; ADDR may be "
      "a host name (every address it has)"},
+    {"dtls-listen", "dtls_listen", K_DTLS_LISTEN, F(dtls_listen), 0, 0,
+     "ADDR:PORT",
+     "serve coaps:// (DTLS) here; repeatable; port 5684 by default; needs "
+     "PSK devices or dtls_cert"},
     {"metrics-listen", "metrics_listen", K_ADDR, F(metrics_listen), 0, 0,
      "ADDR:PORT",
      "serve Prometheus metrics over HTTP at /metrics here (off); ADDR may "
@@ -145,6 +151,20 @@ static const struct setting table[] = {
      "TLS client certificate (PEM), with mqtt_keyfile"},
     {NULL, "mqtt_keyfile", K_STR, F(mqtt_keyfile), 0, COAPD_PATH_MAX, NULL,
      "TLS client key (PEM)"},
+    {NULL, "dtls_cert", K_PATH, F(dtls_cert), 0, 0, NULL,
+     "DTLS: the server's X.509 chain (PEM)"},
+    {NULL, "dtls_key", K_PATH, F(dtls_key), 0, 0, NULL,
+     "DTLS: the private key of dtls_cert or dtls_rpk (PEM)"},
+    {NULL, "dtls_ca", K_PATH, F(dtls_ca), 0, 0, NULL,
+     "DTLS: CA certificates that client certificates are checked against"},
+    {NULL, "dtls_rpk", K_BOOL, F(dtls_rpk), 0, 0, NULL,
+     "DTLS: present dtls_key as a raw public key (RFC 7250) (false)"},
+    {NULL, "dtls_require_client_cert", K_BOOL, F(dtls_require_client_cert),
+     0, 0, NULL, "DTLS: refuse clients without a trusted certificate (false)"},
+    {NULL, "dtls_max_sessions", K_U32, F(dtls_max_sessions), 1, 10000000,
+     NULL, "DTLS sessions at once; new peers wait beyond it (10000)"},
+    {NULL, "dtls_idle_s", K_U32, F(dtls_idle_s), 1, 86400, NULL,
+     "a silent DTLS session is dropped after this long (300)"},
     {NULL, "rcvbuf", K_INT, F(ctx.rcvbuf), 4096, 1073741824, NULL,
      "SO_RCVBUF in bytes (4194304)"},
     {NULL, "sndbuf", K_INT, F(ctx.sndbuf), 4096, 1073741824, NULL,
@@ -175,16 +195,32 @@ static bool takes_value(const struct setting *s)
   return s->kind != K_BOOL && s->kind != K_HELP && s->kind != K_VERSION;
 }
 
-static int add_listen(struct coapd_config *c, const struct ck_addr *a,
-                      bool optional, char *err, size_t cap)
+/* The list being filled: listen[] or, with dtls set, dtls_listen[]. */
+struct lst {
+  struct coapd_listen *a;
+  unsigned *n;
+  int *source;
+  unsigned long port; /* the default: 5683, or 5684 for coaps */
+};
+
+static struct lst lst_of(struct coapd_config *c, bool dtls)
 {
-  if (c->nlisten == COAPD_MAX_LISTEN) {
+  if (dtls)
+    return (struct lst){c->dtls_listen, &c->ndtls_listen,
+                        &c->dtls_listen_source, 5684};
+  return (struct lst){c->listen, &c->nlisten, &c->listen_source, 5683};
+}
+
+static int add_listen(struct lst l, const struct ck_addr *a, bool optional,
+                      char *err, size_t cap)
+{
+  if (*l.n == COAPD_MAX_LISTEN) {
     snprintf(err, cap, "more than %d addresses", COAPD_MAX_LISTEN);
     return -1;
   }
-  c->listen[c->nlisten].addr = *a;
-  c->listen[c->nlisten].optional = optional;
-  c->nlisten++;
+  l.a[*l.n].addr = *a;
+  l.a[*l.n].optional = optional;
+  (*l.n)++;
   return 0;
 }
 
@@ -209,12 +245,12 @@ static bool host_name_ok(const char *h, size_t n)
  * "localhost" is 127.0.0.1 and, where the hosts file says so, ::1.
  * Returns 0 with *nfound set, -1 with err filled (the name does not
  * resolve), or 1 when v is not a host name at all. */
-static int resolve_name(const char *v, struct ck_addr *found,
-                        unsigned *nfound, char *err, size_t cap)
+static int resolve_name(const char *v, unsigned long port,
+                        struct ck_addr *found, unsigned *nfound, char *err,
+                        size_t cap)
 {
   const char *colon = strrchr(v, ':');
   size_t hl = colon ? (size_t)(colon - v) : strlen(v);
-  unsigned long port = 5683;
   if (colon) {
     const char *p = colon + 1;
     if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 5)
@@ -268,46 +304,45 @@ static int resolve_name(const char *v, struct ck_addr *found,
 
 /* Every address of a host name is listened on; a family the host lacks
  * is then a warning, as for the default [::]. */
-static int listen_name(struct coapd_config *c, const char *v, char *err,
-                       size_t cap)
+static int listen_name(struct lst l, const char *v, char *err, size_t cap)
 {
   struct ck_addr found[COAPD_MAX_LISTEN];
   unsigned n = 0;
-  int rc = resolve_name(v, found, &n, err, cap);
+  int rc = resolve_name(v, l.port, found, &n, err, cap);
   if (rc != 0)
     return rc;
   for (unsigned i = 0; i < n; i++)
-    if (add_listen(c, &found[i], n > 1, err, cap) < 0)
+    if (add_listen(l, &found[i], n > 1, err, cap) < 0)
       return -1;
   return 0;
 }
 
 /* "ADDR:PORT", "[V6]:PORT", an address alone (port 5683), a host name
  * with or without a port, or ":PORT" for both wildcards. */
-static int set_listen(struct coapd_config *c, const char *v, int src, char *err,
+static int set_listen(struct lst l, const char *v, int src, char *err,
                       size_t cap)
 {
   struct ck_addr a;
-  if (c->listen_source != src) {
-    c->nlisten = 0;
-    c->listen_source = src;
+  if (*l.source != src) {
+    *l.n = 0;
+    *l.source = src;
   }
   if (v[0] == ':') {
     char buf[32];
     int n = snprintf(buf, sizeof buf, "0.0.0.0%s", v);
     if (n < 0 || (size_t)n >= sizeof buf || ck_addr_parse(&a, buf, 0) < 0)
       goto bad;
-    if (add_listen(c, &a, false, err, cap) < 0)
+    if (add_listen(l, &a, false, err, cap) < 0)
       return -1;
     a.u.in6 = (struct sockaddr_in6){.sin6_family = AF_INET6,
                                     .sin6_port = a.u.in4.sin_port,
                                     .sin6_addr = IN6ADDR_ANY_INIT};
     a.len = sizeof a.u.in6;
-    return add_listen(c, &a, true, err, cap);
+    return add_listen(l, &a, true, err, cap);
   }
-  if (ck_addr_parse(&a, v, 5683) == 0)
-    return add_listen(c, &a, false, err, cap);
-  int rc = listen_name(c, v, err, cap);
+  if (ck_addr_parse(&a, v, (uint16_t)l.port) == 0)
+    return add_listen(l, &a, false, err, cap);
+  int rc = listen_name(l, v, err, cap);
   if (rc <= 0)
     return rc;
 bad:
@@ -337,7 +372,7 @@ static int set_addr(struct ck_addr *field, const char *v, char *err,
     return 0;
   struct ck_addr found[COAPD_MAX_LISTEN];
   unsigned n = 0;
-  int rc = resolve_name(v, found, &n, err, cap);
+  int rc = resolve_name(v, 5683, found, &n, err, cap);
   if (rc < 0)
     return rc;
   if (rc == 0) {
@@ -469,7 +504,10 @@ static int set(struct coapd_config *c, const struct setting *s, const char *v,
     snprintf(err, cap, "'%s' is not error, warn, info or debug", v);
     return -1;
   case K_LISTEN:
-    return set_listen(c, v, src, err, cap);
+  case K_DTLS_LISTEN:
+    return set_listen(lst_of(c, s->kind == K_DTLS_LISTEN), v, src, err, cap);
+  case K_PATH:
+    return set_dir(field, v, err, cap);
   case K_ADDR:
     return set_addr(field, v, err, cap);
   case K_DIR:
@@ -586,7 +624,7 @@ int coapd_config_load(struct coapd_config *c, int argc, char **argv)
   c->multicast_retry_ms = 30000;
   snprintf(c->data_dir, sizeof c->data_dir, "%s", COAPD_DATA_DIR);
   char err[256];
-  set_listen(c, ":5683", SRC_DEFAULT, err, sizeof err);
+  set_listen(lst_of(c, false), ":5683", SRC_DEFAULT, err, sizeof err);
 
   struct cli_item *items = calloc((size_t)argc + 1, sizeof *items);
   if (!items)

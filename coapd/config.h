@@ -56,6 +56,17 @@ struct coapd_config {
   /* --metrics-listen or metrics_listen: where /metrics is served over
    * HTTP; len 0 (the default): nowhere. */
   struct ck_addr metrics_listen;
+  /* --dtls-listen (coaps://, port 5684 by default) and the DTLS
+   * credentials of the file (dtls.c); empty paths: none. PSKs come from
+   * the device registry. */
+  struct coapd_listen dtls_listen[COAPD_MAX_LISTEN];
+  unsigned ndtls_listen;
+  int dtls_listen_source;
+  char dtls_cert[COAPD_PATH_MAX], dtls_key[COAPD_PATH_MAX];
+  char dtls_ca[COAPD_PATH_MAX];
+  bool dtls_rpk; /* dtls_key is presented as a raw public key */
+  bool dtls_require_client_cert;
+  uint32_t dtls_max_sessions, dtls_idle_s;
 };
 
 enum {

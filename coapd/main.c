@@ -21,6 +21,7 @@
 #include "config.h"
 #include "demo.h"
 #include "device.h"
+#include "dtls.h"
 #include "log.h"
 #include "pubsub.h"
 #include "registry.h"
@@ -324,6 +325,8 @@ int main(int argc, char **argv)
     return 1;
   }
   log_debug("data directory %s", cfg.data_dir);
+  if ((rc = coapd_dtls_check(&cfg)) < 0)
+    return -rc;
 
   struct ck_ctx *ctx;
   rc = ck_ctx_new(&cfg.ctx, &ctx);
@@ -352,6 +355,11 @@ int main(int argc, char **argv)
     goto out;
   if (gateway_start(&gw, ctx, &cfg) < 0)
     goto out;
+  /* After the registry, which holds the devices' PSKs. */
+  if (cfg.ndtls_listen && (rc = coapd_dtls_start(ctx, &cfg, gw.reg)) < 0) {
+    status = rc == -2 ? 2 : 1;
+    goto out;
+  }
   if (cfg.metrics_listen.len) {
     struct metrics_source src = {ctx, gw.bus, gw.ps, gw.dev};
     if (metrics_http_new(ctx, &cfg.metrics_listen, &src, cfg.data_dir,

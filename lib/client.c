@@ -17,10 +17,12 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "client_call.h"
 #include "coapkit/cf.h"
 #include "coapkit/uri.h"
+#include "dtls.h"
 
 /* --- clients --- */
 
@@ -54,6 +56,15 @@ int ck_client_new(struct ck_ctx *ctx, const struct ck_client_config *cfg,
     free(c);
     return CK_EINVAL;
   }
+  /* Loaded now, so that a wrong file is the caller's error at once;
+   * without them, loaded on the first coaps:// call. */
+  c->cfg.dtls = NULL;
+  int rc;
+  if (cfg && cfg->dtls && (rc = ck__tls_creds_new(cfg->dtls, false,
+                                                  &c->creds)) < 0) {
+    free(c);
+    return rc;
+  }
   c->params_short = *p;
   c->params_short.max_retransmit = 0;
   c->ctx = ctx;
@@ -72,6 +83,8 @@ void ck_client_free(struct ck_client *c)
   ck__tokens_free(c);
   ck__trace_remove(c->ep4, &c->trace4);
   ck__trace_remove(c->ep6, &c->trace6);
+  ck__trace_remove(c->dep4, &c->dtrace4);
+  ck__trace_remove(c->dep6, &c->dtrace6);
   struct ck_client **pp = &c->ctx->clients;
   while (*pp && *pp != c)
     pp = &(*pp)->next;
@@ -80,8 +93,8 @@ void ck_client_free(struct ck_client *c)
   /* Its sockets go with it: a long-lived context that creates and frees
    * clients must not collect them. No CON of its calls is pending any
    * more (finishing cancelled them). */
-  struct ck__ep *eps[2] = {c->ep4, c->ep6};
-  for (int i = 0; i < 2; i++) {
+  struct ck__ep *eps[4] = {c->ep4, c->ep6, c->dep4, c->dep6};
+  for (int i = 0; i < 4; i++) {
     if (!eps[i])
       continue;
     struct ck__ep **ep = &c->ctx->eps;
@@ -92,7 +105,27 @@ void ck_client_free(struct ck_client *c)
     eps[i]->tp->flush(eps[i]);
     eps[i]->tp->free(eps[i]);
   }
+  ck__tls_creds_free(c->creds); /* after the sessions that used them */
   free(c);
+}
+
+int ck_client_disconnect(struct ck_client *c, const struct ck_dtls_config *cfg)
+{
+  if (!c)
+    return CK_EINVAL;
+  struct ck__tls_creds *cr = NULL;
+  int rc;
+  if (cfg && (rc = ck__tls_creds_new(cfg, false, &cr)) < 0)
+    return rc;
+  if (c->dep4)
+    ck__dtls_disconnect(c->dep4, cr);
+  if (c->dep6)
+    ck__dtls_disconnect(c->dep6, cr);
+  if (cr) {
+    ck__tls_creds_free(c->creds);
+    c->creds = cr;
+  }
+  return 0;
 }
 
 void ck_client_stats(const struct ck_client *c, struct ck_client_stats *out)
@@ -102,22 +135,47 @@ void ck_client_stats(const struct ck_client *c, struct ck_client_stats *out)
   *out = c->stats;
 }
 
-static int endpoint(struct ck_client *c, int family, struct ck__ep **out)
+/* A coaps:// endpoint: the same ephemeral socket with the DTLS
+ * transport, whose sessions use the client's credentials. */
+static int dtls_endpoint(struct ck_client *c, int family, struct ck__ep **out)
 {
-  struct ck__ep **slot = family == AF_INET6 ? &c->ep6 : &c->ep4;
+  int rc;
+  if (!c->creds && (rc = ck__tls_creds_new(NULL, false, &c->creds)) < 0)
+    return rc;
+  struct ck_addr any;
+  ck_addr_parse(&any, family == AF_INET6 ? "[::]:0" : "0.0.0.0:0", 0);
+  if ((rc = ck__dtls_open(c->ctx, &any, c->creds, true, out)) < 0)
+    return rc;
+  for (size_t i = 0; i < 4 && c->cfg.sockopts[i].level; i++)
+    (void)setsockopt((*out)->io.fd, c->cfg.sockopts[i].level,
+                     c->cfg.sockopts[i].name, &c->cfg.sockopts[i].value,
+                     sizeof c->cfg.sockopts[i].value);
+  return 0;
+}
+
+static int endpoint(struct ck_client *c, int family, bool secure,
+                    struct ck__ep **out)
+{
+  bool v6 = family == AF_INET6;
+  struct ck__ep **slot = secure ? (v6 ? &c->dep6 : &c->dep4)
+                                : (v6 ? &c->ep6 : &c->ep4);
   if (!*slot) {
     struct ck__ep *ep;
     size_t n = 0;
     while (n < 4 && c->cfg.sockopts[n].level)
       n++;
-    int rc = ck__udp_open_client(c->ctx, family, c->cfg.sockopts, n, &ep);
+    int rc = secure ? dtls_endpoint(c, family, &ep)
+                    : ck__udp_open_client(c->ctx, family, c->cfg.sockopts, n,
+                                          &ep);
     if (rc < 0)
       return rc;
     ep->next = c->ctx->eps;
     c->ctx->eps = ep;
     *slot = ep;
     if (c->cfg.trace)
-      ck__trace_install(c, ep, family == AF_INET6 ? &c->trace6 : &c->trace4);
+      ck__trace_install(c, ep,
+                        secure ? (v6 ? &c->dtrace6 : &c->dtrace4)
+                               : (v6 ? &c->trace6 : &c->trace4));
   }
   *out = *slot;
   return 0;
@@ -214,6 +272,7 @@ static void call_free(struct ck_call *call)
   free(call->optval);
   free(call->payload);
   free(call->body);
+  free(call->host);
   free(call);
 }
 
@@ -336,7 +395,9 @@ static int aim(struct ck_call *call)
   int rc;
   for (;;) {
     call->peer = call->addrs[call->cur];
-    rc = endpoint(c, call->peer.u.sa.sa_family, &call->ep);
+    rc = endpoint(c, call->peer.u.sa.sa_family, call->secure, &call->ep);
+    if (rc == 0 && call->secure)
+      rc = ck__dtls_connect(call->ep, &call->peer, call->host);
     if (rc == 0 || call->cur + 1 >= call->naddrs)
       break;
     call->cur++;
@@ -402,11 +463,10 @@ int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
   int rc = ck_uri_parse(&u, req->uri, strlen(req->uri));
   if (rc < 0)
     return rc;
-  if (u.scheme != CK_SCHEME_COAP)
-    return CK_EURI_SCHEME; /* coaps arrives with the DTLS transport */
   struct ck_call *call = calloc(1, sizeof *call);
   if (!call)
     return CK_ENOMEM;
+  call->secure = u.scheme == CK_SCHEME_COAPS;
   call->cl = c;
   call->cb = cb;
   call->user = user;
@@ -425,6 +485,17 @@ int ck_client_send(struct ck_client *c, const struct ck_client_request *req,
       (!call->ping && (rc = make_template(call, req, &u)) < 0)) {
     call_free(call);
     return rc;
+  }
+  /* RFC 7252 §9.1.3.3: the server's certificate must name the URI's
+   * host (an IPv6 literal without its brackets). */
+  if (call->secure) {
+    size_t hl = strlen(host);
+    bool br = hl >= 2 && host[0] == '[' && host[hl - 1] == ']';
+    call->host = br ? strndup(host + 1, hl - 2) : strdup(host);
+    if (!call->host) {
+      call_free(call);
+      return CK_ENOMEM;
+    }
   }
   /* A literal needs no resolver, and is sent at once. */
   bool literal = ck_addr_parse(&lit, host, u.port) == 0;
@@ -502,6 +573,9 @@ void ck__call_deliver(struct ck_call *call, const struct ck_msg *m,
     r.observe = obs;
   }
   r.rtt_ms = ck__loop_now(&call->cl->ctx->loop) - call->t_first;
+  r.peer_identity = "";
+  if (call->secure)
+    r.security = (int)ck__dtls_identity(call->ep, r.peer, &r.peer_identity);
   call->in_cb = true;
   call->cb(call, &r, call->user);
   call->in_cb = false;

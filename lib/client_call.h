@@ -66,13 +66,15 @@ struct ck_client {
   struct ck_client *next;
   struct ck_client_config cfg;
   struct ck__ep *ep4, *ep6;
+  struct ck__ep *dep4, *dep6;    /* DTLS, for coaps:// (dtls.c) */
+  struct ck__tls_creds *creds;   /* theirs; NULL until needed */
   struct ck_call *calls; /* newest first */
   struct ck__tokens tokens;
   /* cfg.params without retransmissions: the CON of a short attempt at
    * an address that is not a call's last (see ck__call_short). */
   struct ck_params params_short;
   struct ck_client_stats stats;
-  struct ck__trace_tp trace4, trace6;
+  struct ck__trace_tp trace4, trace6, dtrace4, dtrace6;
 };
 
 /* Where a call stands. What the call is waiting for follows from it:
@@ -103,6 +105,8 @@ struct ck_call {
   ck_client_response_cb cb;
   void *user;
   struct ck__ep *ep;
+  bool secure;          /* coaps:// */
+  char *host;           /* coaps://: the name the certificate must carry */
   struct ck_addr peer;  /* addrs[cur]; all zero while RESOLVING */
   struct ck__con *con;  /* the CON whose ACK is awaited, or NULL */
   struct ck__resolve_req *rreq; /* while RESOLVING */

@@ -135,7 +135,7 @@ bool ck__client_input(struct ck_ctx *ctx, struct ck__ep *ep,
 {
   struct ck_call *call = NULL;
   for (struct ck_client *c = ctx->clients; c; c = c->next)
-    if (c->ep4 == ep || c->ep6 == ep)
+    if (c->ep4 == ep || c->ep6 == ep || c->dep4 == ep || c->dep6 == ep)
       ck__trace_in(c, from, m);
   /* §5.4.1: a response with a critical option we do not understand is
    * rejected, like one nobody expects: RST (which §4.3 allows for a NON

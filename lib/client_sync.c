@@ -6,6 +6,7 @@
  * call must never outlive that frame: when the loop fails, the call is
  * cancelled before returning.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,9 @@ static void on_result(struct ck_call *call, const struct ck_client_response *r,
   out->err = r->err;
   out->code = r->code;
   out->rtt_ms = r->rtt_ms;
+  out->security = r->security;
+  snprintf(out->peer_identity, sizeof out->peer_identity, "%s",
+           r->peer_identity ? r->peer_identity : "");
   if (r->peer)
     out->peer = *r->peer;
   if (r->msg) {

@@ -12,6 +12,7 @@
 
 #include "coapkit/client.h"
 #include "coapkit/ctx.h"
+#include "coapkit/dtls.h"
 #include "coapkit/msg.h"
 #include "coapkit/server.h"
 #include "loop.h"
@@ -40,6 +41,7 @@ struct ck_ctx {
   void (*random)(void *user, void *buf, size_t len);
   void *random_user;
   struct ck_stats stats;
+  struct ck_dtls_stats dtls_stats; /* dtls.c */
   struct ck__dedup *dedup;
   struct ck__cons *cons;
   struct ck__observers *obs;

@@ -1,6 +1,6 @@
 /* The transport seam: what the messaging layer needs from a way of moving
  * datagrams. An endpoint (struct ck__ep) is one socket of a context; its
- * transport is a table of functions, so UDP (udp.c) today, DTLS next and
+ * transport is a table of functions, so UDP (udp.c), DTLS (dtls.c) and
  * TCP or WebSockets later plug in without an #ifdef in the layers above.
  *
  * Receiving: a transport hands every datagram it reads (already decrypted,
@@ -31,8 +31,8 @@ struct ck__ep;
 /* The transport seam: how the messaging layer sends on an endpoint. A
  * message is built in place into the buffer out_begin() returns, then
  * queued with out_commit(); flush() pushes queued datagrams to the
- * network. UDP builds straight into its sendmmsg batch; DTLS will build
- * into a plaintext buffer and encrypt on commit. */
+ * network. UDP builds straight into its sendmmsg batch; DTLS builds
+ * into a plaintext buffer and encrypts and sends on commit. */
 struct ck__transport {
   const char *name;
   uint8_t *(*out_begin)(struct ck__ep *ep, size_t *cap);
@@ -55,12 +55,22 @@ struct ck__ep {
   struct ck_addr local;
   bool multicast; /* joined a group: look at each datagram's destination */
   bool client;    /* an ephemeral endpoint of a client */
+  bool secure;    /* DTLS (dtls.c): coaps:// */
   unsigned nsend; /* datagrams committed and not yet flushed */
 };
 
 /* Opens a UDP endpoint bound to addr (udp.c). */
 int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
                  struct ck__ep **out);
+
+/* Makes a non-blocking UDP socket bound to addr, with the context's
+ * buffer sizes and IP_RECVERR, for udp.c and dtls.c. Returns 0 and the
+ * descriptor in *fd, CK_EINVAL (not IPv4/IPv6) or CK_ESYS. */
+int ck__udp_socket(struct ck_ctx *ctx, const struct ck_addr *addr, int *fd);
+
+/* Reads ep's socket error queue and hands ICMP errors to
+ * ck__input_icmp(). */
+void ck__udp_drain_errors(struct ck__ep *ep);
 
 /* Opens a client endpoint of the given family (ephemeral port). */
 int ck__udp_open_client(struct ck_ctx *ctx, int family,

@@ -171,7 +171,7 @@ static bool dst_is_multicast(struct msghdr *h)
  * unreachable for a peer we sent to fails that peer's exchanges at once
  * instead of leaving them to time out (RFC 7252 §4.2 allows it; users
  * want "unreachable", not a 93-second wait), and ends its observations. */
-static void drain_errors(struct ck__ep *ep)
+void ck__udp_drain_errors(struct ck__ep *ep)
 {
   for (int i = 0; i < 64; i++) {
     struct ck_addr dest;
@@ -208,7 +208,7 @@ static void udp_read(struct ck__io *io, unsigned events)
     return;
   /* epoll says EPOLLERR while the error queue holds something. */
   if (events & CK__ERROR)
-    drain_errors(b);
+    ck__udp_drain_errors(b);
   /* A bounded number of batches per wake-up keeps timers and other
    * endpoints served under flood. */
   for (int round = 0; round < 8; round++) {
@@ -243,8 +243,7 @@ static void udp_read(struct ck__io *io, unsigned events)
   }
 }
 
-int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
-                 struct ck__ep **out)
+int ck__udp_socket(struct ck_ctx *ctx, const struct ck_addr *addr, int *out)
 {
   int fam = addr->u.sa.sa_family;
   if (fam != AF_INET && fam != AF_INET6)
@@ -275,6 +274,17 @@ int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
     setsockopt(fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof one);
   else
     setsockopt(fd, IPPROTO_IP, IP_RECVERR, &one, sizeof one);
+  *out = fd;
+  return 0;
+}
+
+int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
+                 struct ck__ep **out)
+{
+  int fd;
+  int rc = ck__udp_socket(ctx, addr, &fd);
+  if (rc < 0)
+    return rc;
   struct udp_ep *u = calloc(1, sizeof *u);
   if (!u) {
     close(fd);
@@ -287,7 +297,7 @@ int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
   ep->io.cb = udp_read;
   ep->local.len = sizeof ep->local.u;
   getsockname(fd, &ep->local.u.sa, &ep->local.len);
-  int rc = ck__backend_add(&ctx->loop, &ep->io, CK__READ);
+  rc = ck__backend_add(&ctx->loop, &ep->io, CK__READ);
   if (rc < 0) {
     close(fd);
     free(u);

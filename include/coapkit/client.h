@@ -24,6 +24,7 @@
 
 #include "coapkit/addr.h"
 #include "coapkit/ctx.h"
+#include "coapkit/dtls.h"
 #include "coapkit/msg.h"
 
 #ifdef __cplusplus
@@ -62,10 +63,15 @@ struct ck_client_config {
   struct ck_sockopt sockopts[4];      /* level 0 ends the list */
   ck_trace_cb trace;                  /* NULL: no tracing */
   void *trace_user;
+  /* Credentials for coaps:// calls (dtls.h), read by ck_client_new()
+   * and not kept. NULL: the server is verified by certificate against
+   * the system's trust store. */
+  const struct ck_dtls_config *dtls;
 };
 
 /* Creates a client on ctx. cfg may be NULL. Returns 0 and stores the
- * client in *out, or CK_EINVAL / CK_ENOMEM. */
+ * client in *out, or CK_EINVAL / CK_ENOMEM, or CK_EDTLS_CREDS when
+ * cfg->dtls names credentials that do not load. */
 CK_EXPORT int ck_client_new(struct ck_ctx *ctx,
                             const struct ck_client_config *cfg,
                             struct ck_client **out);
@@ -117,6 +123,14 @@ struct ck_client_response {
   uint32_t observe;         /* the notification's sequence number */
   uint64_t rtt_ms;          /* from the first transmission to this answer
                              * (to the address that answered) */
+  /* coaps://: how the server authenticated itself (enum ck_security,
+   * dtls.h) and its identity: the subject CN of its certificate, the
+   * SHA-256 fingerprint of its raw public key in hex (which the
+   * application must check itself: the library trusts any), or the
+   * PSK identity hint it sent. CK_SECURITY_NONE and "" for coap://,
+   * and while no session is up. */
+  int security;
+  const char *peer_identity;
 };
 
 typedef void (*ck_client_response_cb)(struct ck_call *call,
@@ -157,6 +171,14 @@ CK_EXPORT int ck_client_send(struct ck_client *c,
                              ck_client_response_cb cb, void *user,
                              struct ck_call **out);
 
+/* Closes the client's DTLS sessions (close_notify), so that the next
+ * coaps:// message to a server makes a new one; calls go on. With
+ * cfg not NULL the client's DTLS credentials are replaced by cfg's
+ * first (as QCoapClient::disconnect allows). Returns 0, CK_EINVAL for a
+ * NULL c, or CK_EDTLS_CREDS / CK_ENOMEM (the old credentials stay). */
+CK_EXPORT int ck_client_disconnect(struct ck_client *c,
+                                   const struct ck_dtls_config *cfg);
+
 /* Ends a call early. For an observation, proactive cancels by sending
  * GET with Observe=1 (RFC 7641 §3.6) and ends when the server answers;
  * otherwise the call is forgotten, and the next notification is answered
@@ -181,6 +203,8 @@ struct ck_client_result {
   struct ck_addr peer;
   uint64_t rtt_ms;
   uint8_t *raw; /* owns msg's bytes */
+  int security;             /* as in struct ck_client_response */
+  char peer_identity[130];  /* its identity, cut to fit */
 };
 
 /* Sends req and runs the context's loop until the answer (or error).

@@ -6,6 +6,7 @@
 #include "coapkit/cf.h"
 #include "coapkit/client.h"
 #include "coapkit/ctx.h"
+#include "coapkit/dtls.h"
 #include "coapkit/error.h"
 #include "coapkit/export.h"
 #include "coapkit/link.h"

@@ -49,7 +49,15 @@ extern "C" {
   X(ECANCELED, -54, "cancelled")                                             \
   X(EBADRESP, -55, "the response is malformed or does not match")           \
   X(EFULL, -56, "a table or queue is full")                                  \
-  X(EEXIST, -57, "already exists")
+  X(EEXIST, -57, "already exists")                                         \
+  X(EDTLS, -60, "the DTLS handshake failed")                                 \
+  X(EDTLS_PSK, -61, "DTLS: the pre-shared key or identity was refused")     \
+  X(EDTLS_UNTRUSTED, -62, "DTLS: the peer's certificate is not trusted")    \
+  X(EDTLS_EXPIRED, -63, "DTLS: the peer's certificate has expired")         \
+  X(EDTLS_NAME, -64, "DTLS: the certificate does not match the host name")  \
+  X(EDTLS_TIMEOUT, -65, "DTLS: the handshake timed out")                    \
+  X(EDTLS_CREDS, -66, "DTLS: credentials missing or not loadable")          \
+  X(EDTLS_REFUSED, -67, "DTLS: the peer refused our certificate (or none)")
 
 /* The error codes; CK_OK is 0 and every error is negative. */
 enum ck_err {

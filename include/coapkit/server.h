@@ -240,6 +240,16 @@ CK_EXPORT const struct ck_addr *ck_request_peer(const struct ck_request *req);
  * req). */
 CK_EXPORT bool ck_request_multicast(const struct ck_request *req);
 
+/* How the request's peer authenticated itself (dtls.h): returns
+ * CK_SECURITY_NONE for a request over plain UDP, else the DTLS mode of
+ * its session, and stores the peer's identity in *out when out is not
+ * NULL: the PSK identity, the client certificate's subject CN ("" when
+ * it sent none), or the SHA-256 fingerprint of its raw public key in
+ * hex. The string is valid during the handler's call. A NULL req
+ * returns CK_EINVAL and stores NULL. */
+CK_EXPORT int ck_request_identity(const struct ck_request *req,
+                                  const char **out);
+
 /* The request body: the payload, or the whole reassembled Block1 upload.
  * *len receives its length; the pointer is valid during the handler (and
  * may be NULL when the length is 0). Returns NULL, leaving *len alone,

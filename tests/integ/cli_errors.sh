@@ -2,8 +2,8 @@
 # coap's failures and its help: every kind of bad argument exits 2 with
 # one line naming it; an unreachable port (ICMP) and a server that never
 # answers exit 3, within the retransmission time the options set; an
-# interrupted request exits 130; coaps://, DTLS options and the shell say
-# they are not available yet. --help, COMMAND --help and the man page
+# interrupted request exits 130; DTLS options come in pairs (--psk with
+# --identity, --cert with --key) and a hex PSK must be hex. --help, COMMAND --help and the man page
 # come from one table: every option is in each, docs/coap.1 is what
 # `coap --man` prints, and every example they show parses.
 #
@@ -62,11 +62,12 @@ get http://example.com/|'http://example.com/': URI scheme is not coap or coaps
 get coap://[::1/x|'coap://[::1/x': URI host is missing or malformed
 discover --group 10.0.0.1|--group: '10.0.0.1' is not a multicast address
 discover --group ff02::fd $U|--group: give a URI or --group, not both
-get coaps://127.0.0.1/|coaps:// (DTLS) is not available yet
-get --psk secret --identity me $U|--psk: DTLS (coaps://) is not available yet
-get --cert c.pem --key k.pem $U|--cert: DTLS (coaps://) is not available yet
-get --rpk k.pem $U|--rpk: DTLS (coaps://) is not available yet
-shell coaps://127.0.0.1/|coaps:// (DTLS) is not available yet
+get --psk secret $U|--psk needs --identity
+get --identity me $U|--identity needs --psk
+get --cert c.pem $U|--cert needs --key
+get --key k.pem $U|--key needs --cert
+get --psk 0xzz --identity me $U|--psk: '0xzz' is not hex
+get --psk 0x$(printf '%0130d' 0) --identity me $U|--psk: a key is 1 to 64 bytes
 put -f /nonexistent/file $U|--data-file: /nonexistent/file: No such file
 get -o /nonexistent/dir/file $U|--output: /nonexistent/dir/file:
 EOF

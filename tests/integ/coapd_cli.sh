@@ -32,7 +32,8 @@ timeout 10 "$COAPD" --version | grep -q '^coapd [0-9]' || fail "--version"
 ok "--version"
 
 usage_error "'--bogus'" --bogus
-usage_error "'--dtls-listen'" --dtls-listen 127.0.0.1:5684
+usage_error "--dtls-listen: no DTLS credentials" --dtls-listen 127.0.0.1:5684 \
+  --data-dir "$T/nodtls"
 usage_error "'--workers'" --workers 2
 usage_error "'frobnicate'" frobnicate list
 usage_error "'--listen' needs a value" --listen

@@ -1,5 +1,6 @@
-/* Every public function of opt.h, uri.h, link.h, cf.h, server.h, ctx.h
- * and loop.h called with NULL for each pointer argument (issue 8): none
+/* Every public function of opt.h, uri.h, link.h, cf.h, server.h, ctx.h,
+ * loop.h and dtls.h (with ck_client_disconnect) called with NULL for
+ * each pointer argument (issues 8, 10): none
  * may crash, and each returns what its header says (CK_EINVAL from an
  * int, NULL from a pointer, false from a bool, 0 from a size or count,
  * nothing done by a void). error.h takes no pointers. msg.h, addr.h and
@@ -326,6 +327,7 @@ static void h_null(struct ck_resource *r, const struct ck_request *req,
     I(ck_request_path(req, NULL, 8), CK_EINVAL),
     I(ck_request_path(req, NULL, 0), CK_ENOSPC),
     I(ck_request_method(req), CK_GET),
+    I(ck_request_identity(req, NULL), CK_SECURITY_NONE),
     I(ck_response_opt(resp, CK_OPT_ETAG, NULL, 2), CK_EINVAL),
     I(ck_response_opt_str(resp, CK_OPT_LOCATION_PATH, NULL), CK_EINVAL),
     I(ck_response_payload(resp, NULL, 3), CK_EINVAL),
@@ -336,6 +338,49 @@ static void h_null(struct ck_resource *r, const struct ck_request *req,
     P(ck_request_payload(req, NULL)),
   };
   CHECK_NULLS(ptrs);
+}
+
+static void test_dtls(void **state)
+{
+  (void)state;
+  failures = 0;
+  struct ck_ctx *ctx = NULL;
+  struct ck_client *c = NULL;
+  assert_int_equal(ck_ctx_new(NULL, &ctx), 0);
+  assert_int_equal(ck_client_new(ctx, NULL, &c), 0);
+  struct ck_addr a;
+  assert_int_equal(ck_addr_parse(&a, "127.0.0.1:0", 0), 0);
+  struct ck_dtls_config none = {0};
+  struct ck_dtls_config missing = {.cert_file = "/nonexistent/c.pem",
+                                   .key_file = "/nonexistent/k.pem"};
+  const char *id = "unchanged";
+  struct int_case ints[] = {
+    I(ck_ctx_listen_dtls(NULL, &a, &none), CK_EINVAL),
+    I(ck_ctx_listen_dtls(ctx, NULL, &none), CK_EINVAL),
+    I(ck_ctx_listen_dtls(ctx, &a, NULL), CK_EINVAL),
+    I(ck_ctx_listen_dtls(ctx, &a, &none), CK_EDTLS_CREDS),
+    I(ck_ctx_listen_dtls(ctx, &a, &missing), CK_EDTLS_CREDS),
+    I(ck_request_identity(NULL, NULL), CK_EINVAL),
+    I(ck_client_disconnect(NULL, NULL), CK_EINVAL),
+    I(ck_client_disconnect(NULL, &none), CK_EINVAL),
+    I(ck_client_disconnect(c, NULL), 0),
+    I(ck_client_disconnect(c, &missing), CK_EDTLS_CREDS),
+  };
+  CHECK_INTS(ints);
+  assert_int_equal(ck_request_identity(NULL, &id), CK_EINVAL);
+  assert_null(id);
+  struct ck_dtls_stats st;
+  memset(&st, 0xab, sizeof st);
+  ck_ctx_dtls_stats(NULL, &st);
+  assert_int_equal(st.sessions, 0xababababababababull);
+  ck_ctx_dtls_stats(ctx, NULL);
+  /* Nothing was opened by the refused calls. */
+  assert_int_equal(ck_ctx_local_addr(ctx, 0, &a), CK_ENOTFOUND);
+  ck_ctx_dtls_stats(ctx, &st);
+  assert_int_equal(st.sessions, 0);
+  ck_client_free(c);
+  ck_ctx_free(ctx);
+  assert_int_equal(failures, 0);
 }
 
 static void h_defer(struct ck_resource *r, const struct ck_request *req,
@@ -498,6 +543,7 @@ int main(void)
     cmocka_unit_test(test_codec),
     cmocka_unit_test(test_ctx_and_loop),
     cmocka_unit_test(test_server),
+    cmocka_unit_test(test_dtls),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
