@@ -254,16 +254,16 @@ done
 sleep 1.2
 AUTH="Basic ZGV2aWNlMUBleGFtcGxlLWFwcDpoZXktcm9kbmV5"
 timeout 10 mosquitto_sub -p "$MQ_PORT" -V 5 -t 'app/#' -C 1 -F '%t %p' \
-  >"$T/ev.out" 2>&1 &
+  >"$T/evsub.out" 2>&1 &
 EVSUB=$!
 obs ev 4 "$U_B/ps/app/example-app/device1/foo"
 req -m post "$U_A/v1/foo" -O 4209,"$AUTH" -t 50 -e '{"temp":42}'
 expect 2.04
 obs_wait ev
 wait "$EVSUB" || true
-grep -q '^app/example-app/device1/foo {.*"data":{"temp":42}' "$T/ev.out" ||
-  fail "mosquitto_sub did not get the CloudEvent: $(cat "$T/ev.out")"
-grep -q '"subject":"foo"' "$T/ev.out" || fail "event: $(cat "$T/ev.out")"
+grep -q '^app/example-app/device1/foo {.*"data":{"temp":42}' "$T/evsub.out" ||
+  fail "mosquitto_sub did not get the CloudEvent: $(cat "$T/evsub.out")"
+grep -q '"subject":"foo"' "$T/evsub.out" || fail "event: $(cat "$T/evsub.out")"
 [ "$(count ev '"data":{"temp":42}')" = 1 ] ||
   fail "observer on B: '$(cat "$T/ev.out")'"
 ok "telemetry to A: its CloudEvent at mosquitto_sub and at an observer on B"
