@@ -18,7 +18,8 @@
  * them when it split the URI (RFC 7252 §6.4).
  *
  * Who sends: option 4209 (device_auth.c), or the transport's identity
- * (device_transport_identity(), which DTLS will fill). */
+ * (device_transport_identity(): the DTLS session's PSK identity or
+ * certificate CN). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,18 +104,24 @@ static void fail(struct device_ep *d, struct ck_response *resp, uint8_t code,
 enum device_identity_kind { DEVICE_IDENTITY_NONE, DEVICE_IDENTITY_PSK,
                             DEVICE_IDENTITY_CERT };
 
-/* The transport's word on who the peer is: the PSK identity of its DTLS
- * session ("device@application") or its certificate's CN. Plain UDP has
- * none, and the library does not yet tell a handler about its DTLS
- * session; when it does, this is the one place to ask it. Returns the
- * kind and fills buf (NUL-terminated) for PSK and CERT. */
+/* The transport's word on who the peer is (ck_request_identity): the
+ * PSK identity of its DTLS session (as registered with --psk-identity,
+ * "device@application" by Drogue's convention) or its certificate's CN.
+ * Plain UDP, a raw public key and a session without a client
+ * certificate give none. Returns the kind and fills buf (NUL-terminated)
+ * for PSK and CERT. */
 static enum device_identity_kind
 device_transport_identity(const struct ck_request *req, char *buf, size_t cap)
 {
-  (void)req;
+  const char *id = NULL;
+  int sec = ck_request_identity(req, &id);
   if (cap)
     buf[0] = '\0';
-  return DEVICE_IDENTITY_NONE;
+  if (!id || !id[0] || strlen(id) >= cap ||
+      (sec != CK_SECURITY_PSK && sec != CK_SECURITY_CERT))
+    return DEVICE_IDENTITY_NONE;
+  memcpy(buf, id, strlen(id) + 1);
+  return sec == CK_SECURITY_PSK ? DEVICE_IDENTITY_PSK : DEVICE_IDENTITY_CERT;
 }
 
 /* Who is authenticated, and for whom it publishes. */

@@ -237,5 +237,20 @@ if [ "${COAPD_DTLS_READY:-1}" = 1 ]; then
   [ $RC -eq 3 ] && grep -q "pre-shared key" "$T/err" ||
     fail "coapd wrong key: $RC $(cat "$T/err")"
   ok "coapd --dtls-listen: the registry's PSK works, another is refused"
+
+  # The device endpoint takes the DTLS identity as the device's
+  # credentials (SPEC: PSK identity device@application): telemetry
+  # without option 4209 is accepted over coaps:// and refused (4.03)
+  # over plain coap://.
+  out=$(timeout 30 $LCLI -u dev9@app -k devkey9 -m post -t 50 \
+    -e '{"t":1}' -v 6 "$CU/v1/temp" 2>&1)
+  grep -aq ' c:2.04 ' <<<"$out" ||
+    fail "telemetry over DTLS with the PSK identity: $out"
+  UP_PLAIN=$(sed -n 's/.*coapd .* listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' \
+    "$T/coapd.log" | head -n 1)
+  out=$(timeout 30 coap-client-notls -m post -t 50 -e '{"t":1}' -v 6 \
+    "coap://127.0.0.1:$UP_PLAIN/v1/temp" 2>&1)
+  grep -aq ' c:4.03 ' <<<"$out" || fail "telemetry over UDP without credentials: $out"
+  ok "device endpoint: the DTLS PSK identity authenticates the device (2.04); plain UDP without credentials 4.03"
 fi
 echo "all ok"
