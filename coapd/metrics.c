@@ -103,6 +103,26 @@ static void ctx_families(struct out *o, const struct ck_ctx *ctx)
     if (s.responses[c])
       put(o, "coapd_responses_total{code=\"%u.%02u\"} %llu\n", c >> 5,
           c & 31, (unsigned long long)s.responses[c]);
+
+  struct ck_dtls_stats d;
+  ck_ctx_dtls_stats(ctx, &d);
+  gauge(o, "dtls_sessions", "Current DTLS sessions.", d.sessions);
+  counter(o, "dtls_handshakes_total",
+          "DTLS handshakes completed, resumed ones included.", d.handshakes);
+  counter(o, "dtls_resumed_total", "DTLS handshakes that resumed a session.",
+          d.resumed);
+  counter(o, "dtls_handshakes_failed_total", "DTLS handshakes that failed.",
+          d.handshakes_failed);
+  counter(o, "dtls_cookies_sent_total",
+          "HelloVerifyRequests sent before keeping any state.",
+          d.cookies_sent);
+  counter(o, "dtls_refused_full_total",
+          "ClientHellos ignored because dtls_max_sessions was reached.",
+          d.refused_full);
+  counter(o, "dtls_expired_total", "DTLS sessions dropped for idleness.",
+          d.expired);
+  counter(o, "dtls_records_dropped_total",
+          "Datagrams that did not decrypt.", d.records_dropped);
 }
 
 static void bus_families(struct out *o, const struct bus *b)
