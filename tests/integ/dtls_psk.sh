@@ -21,29 +21,7 @@ set -u
 COAP=${1:?usage: $0 COAP DTLS_SERVER COAPD}
 SRV=${2:?usage: $0 COAP DTLS_SERVER COAPD}
 COAPD=${3:?usage: $0 COAP DTLS_SERVER COAPD}
-LSRV=coap-server-gnutls
-LCLI=coap-client-gnutls
-T=$(mktemp -d)
-PIDS=
-
-cleanup() {
-  for p in $PIDS; do
-    kill "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-  done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-  echo "FAIL: $*"
-  for f in "$T"/*.log; do
-    [ -s "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
-  done
-  exit 1
-}
-ok() { echo "ok - $*"; }
+. "$(dirname "$0")/dtls_common.sh"
 
 for t in $LSRV $LCLI; do
   command -v $t >/dev/null || fail "$t not installed (libcoap3-bin)"
