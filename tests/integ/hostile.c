@@ -236,8 +236,8 @@ static void want_rst(int fd, const char *what, struct enc *e)
 {
   uint8_t a[BUF];
   size_t n = xchg(fd, e, a, 1000);
-  result(n == 4 && (a[0] & 0xf0) == 0x70 && a[1] == 0 &&
-           a[2] == e->b[2] && a[3] == e->b[3],
+  result(n == 4 && (a[0] & 0xf0) == 0x70 && a[1] == 0 && a[2] == e->b[2] &&
+             a[3] == e->b[3],
          "%s -> RST (%zu-byte answer)", what, n);
 }
 
@@ -370,16 +370,35 @@ static void format_errors(int fd)
    * gets a Reset (§4.2), the NON nothing (§4.3). */
   for (int tkl = 9; tkl <= 15; tkl++) {
     uint16_t mid = mid_new();
-    uint8_t h[] = {(uint8_t)(0x40 | tkl), GET, (uint8_t)(mid >> 8),
-                   (uint8_t)mid, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                   13, 14, 15};
+    uint8_t h[] = {(uint8_t)(0x40 | tkl),
+                   GET,
+                   (uint8_t)(mid >> 8),
+                   (uint8_t)mid,
+                   1,
+                   2,
+                   3,
+                   4,
+                   5,
+                   6,
+                   7,
+                   8,
+                   9,
+                   10,
+                   11,
+                   12,
+                   13,
+                   14,
+                   15};
     e.n = 0;
     e_bytes(&e, h, sizeof h);
     snprintf(what, sizeof what, "CON with TKL %d", tkl);
     want_rst(fd, what, &e);
   }
   e.n = 0;
-  e_bytes(&e, "\x59\x01\x10\x00" "123456789", 13);
+  e_bytes(&e,
+          "\x59\x01\x10\x00"
+          "123456789",
+          13);
   want_none(fd, "NON with TKL 9", &e);
   /* §3: other versions are silently ignored. */
   for (int v = 0; v <= 3; v += v == 0 ? 2 : 1) {
@@ -394,11 +413,17 @@ static void format_errors(int fd)
   e_bytes(&e, "\xf1\x61", 2);
   want_rst(fd, "option delta nibble 15", &e);
   e_hdr(&e, CON, GET, mid_new(), "t");
-  e_bytes(&e, "\xbf" "hello", 6);
+  e_bytes(&e,
+          "\xbf"
+          "hello",
+          6);
   want_rst(fd, "option length nibble 15", &e);
   /* An option's value running past the end of the datagram. */
   e_hdr(&e, CON, GET, mid_new(), "t");
-  e_bytes(&e, "\xb8" "hel", 4);
+  e_bytes(&e,
+          "\xb8"
+          "hel",
+          4);
   want_rst(fd, "option value past the end", &e);
   /* Truncated extended delta and length bytes. */
   e_hdr(&e, CON, GET, mid_new(), "t");
@@ -412,10 +437,16 @@ static void format_errors(int fd)
   want_rst(fd, "extended length (14) cut off", &e);
   /* Huge extended lengths: 65,804 bytes promised, 3 present. */
   e_hdr(&e, CON, GET, mid_new(), "t");
-  e_bytes(&e, "\xbe\xff\xff" "abc", 6);
+  e_bytes(&e,
+          "\xbe\xff\xff"
+          "abc",
+          6);
   want_rst(fd, "option length 65804", &e);
   e_hdr(&e, CON, GET, mid_new(), "t");
-  e_bytes(&e, "\xee\xff\xff\xff\xff" "x", 6);
+  e_bytes(&e,
+          "\xee\xff\xff\xff\xff"
+          "x",
+          6);
   want_rst(fd, "option delta 65804, length 65804", &e);
   /* A delta that carries the number past 65535. */
   e_hdr(&e, CON, GET, mid_new(), "t");
@@ -476,8 +507,8 @@ static void nonsense_options(int fd)
   e_path(&e, "hello");
   e_str(&e, 16, "ignored");
   e_str(&e, 65000, "ignored");
-  want_code(fd, "GET /hello with elective options 16 and 65000", &e, 0x45,
-            &m, a);
+  want_code(fd, "GET /hello with elective options 16 and 65000", &e, 0x45, &m,
+            a);
   /* A known option with a length out of its range (§5.4.3: treated as
    * unrecognized; Uri-Host is critical): 4.02. */
   char host[300];
@@ -634,7 +665,7 @@ static void flood_one(struct enc *e, unsigned k)
     e_hdr(e, type, GET, mid, tok);
     e_path(e, "hello");
     {
-      static const char *const tails[] = {"\xf1", "\x1f", "\xee\xff\xff",
+      static const char *const tails[] = {"\xf1", "\x1f",     "\xee\xff\xff",
                                           "\xd0", "\xe0\x01", "\x0e\xff",
                                           "\xff"};
       const char *t = tails[rnd() % 7];
@@ -751,8 +782,8 @@ static void flood(int round)
          "%u answers\n",
          round, sent, NSOCK, took, sent / took, answers);
   result(sent >= 1000, "flood %d sent %u datagrams", round, sent);
-  result(bad == 0, "flood %d: every answer is well-formed CoAP (%u bad)",
-         round, bad);
+  result(bad == 0, "flood %d: every answer is well-formed CoAP (%u bad)", round,
+         bad);
   result(kill(pid, 0) == 0, "coapd is alive after flood %d", round);
 }
 

@@ -98,16 +98,28 @@ static void malformed(struct out *o, unsigned i, const struct ck_msg *req)
     break;
   case 1: /* version 2 */
     o->b[0] = (uint8_t)(0x80 | (o->b[0] & 0x3f));
-    put(o, "\xff" "hi", 3);
+    put(o,
+        "\xff"
+        "hi",
+        3);
     break;
   case 2: /* option delta nibble 15 */
-    put(o, "\xf1" "x", 2);
+    put(o,
+        "\xf1"
+        "x",
+        2);
     break;
   case 3: /* option length nibble 15 */
-    put(o, "\x1f" "x", 2);
+    put(o,
+        "\x1f"
+        "x",
+        2);
     break;
   case 4: /* an option past the end */
-    put(o, "\xc8" "te", 3);
+    put(o,
+        "\xc8"
+        "te",
+        3);
     break;
   case 5: /* a payload marker with no payload */
     put(o, "\xff", 1);
@@ -116,7 +128,10 @@ static void malformed(struct out *o, unsigned i, const struct ck_msg *req)
     o->b[1] = 0;
     break;
   case 7: /* huge extended delta and length */
-    put(o, "\xee\xff\xff\xff\xff" "x", 6);
+    put(o,
+        "\xee\xff\xff\xff\xff"
+        "x",
+        6);
     break;
   case 8: /* 3 bytes */
     o->n = 3;
@@ -234,8 +249,8 @@ static void *peer(void *arg)
       continue;
     struct sockaddr_in from;
     socklen_t fl = sizeof from;
-    ssize_t n = recvfrom(peer_fd, in, sizeof in, 0, (struct sockaddr *)&from,
-                         &fl);
+    ssize_t n =
+        recvfrom(peer_fd, in, sizeof in, 0, (struct sockaddr *)&from, &fl);
     struct ck_msg req;
     if (n < 4 || ck_msg_parse(&req, in, (size_t)n) != 0 || req.code == 0 ||
         req.code >> 5 != 0)
@@ -314,12 +329,13 @@ static void corpus(struct ck_client *cl, uint16_t port, int round)
   for (unsigned i = 0; i < NODD; i++) {
     int rc = call(cl, port, "odd", i, &r);
     if (must_fail[i])
-      result(rc < 0, "round %d: odd answer %u: the call fails (%s)", round,
-             i, ck_err_name(rc));
+      result(rc < 0, "round %d: odd answer %u: the call fails (%s)", round, i,
+             ck_err_name(rc));
     else
-      result(rc <= 0, "round %d: odd answer %u: the call ends (%s, %d.%02d, "
-             "%zu bytes)", round, i, ck_err_name(rc), r.code >> 5,
-             r.code & 31, r.body_len);
+      result(rc <= 0,
+             "round %d: odd answer %u: the call ends (%s, %d.%02d, "
+             "%zu bytes)",
+             round, i, ck_err_name(rc), r.code >> 5, r.code & 31, r.body_len);
     ck_client_result_free(&r);
   }
   unsigned ok = 0;
