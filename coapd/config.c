@@ -57,6 +57,8 @@ struct setting {
   const char *help;
 };
 
+bool coapd_config_resolve = true;
+
 #define F(field) offsetof(struct coapd_config, field)
 #define P(field) offsetof(struct coapd_config, ctx.params.field)
 
@@ -262,6 +264,10 @@ static int resolve_name(const char *v, unsigned long port,
   char host[256];
   if (!host_name_ok(v, hl) || hl >= sizeof host)
     return 1;
+  if (!coapd_config_resolve) {
+    snprintf(err, cap, "'%.100s': host names are not resolved here", v);
+    return -1;
+  }
   memcpy(host, v, hl);
   host[hl] = '\0';
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};

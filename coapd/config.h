@@ -80,6 +80,12 @@ enum {
  * option, or the file and line, and returns COAPD_CONFIG_USAGE. */
 int coapd_config_load(struct coapd_config *c, int argc, char **argv);
 
+/* True (the default): a host name given for listen, dtls_listen or
+ * metrics_listen is looked up with getaddrinfo(). Tests set it false so
+ * that such a name is refused as unresolvable instead: the config file's
+ * fuzz target (tests/fuzz/fuzz_coapd_config.c) must not block on DNS. */
+extern bool coapd_config_resolve;
+
 /* Creates c->data_dir with mode 0700 unless it exists (its parent must),
  * and checks that it is a directory we can write in. Returns 0, or -1
  * with one line (naming the path) in err. */

@@ -51,8 +51,10 @@ struct metrics_http {
   char mhd_err[160]; /* MHD's last log line, for a failed start */
 };
 
-/* MHD's own messages (a failed bind, a broken connection). */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+/* MHD's own messages (a failed bind, a broken connection). The format
+ * attribute tells clang's -Wformat-nonliteral that fmt is MHD's. */
+__attribute__((format(printf, 2, 0))) static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
   struct metrics_http *m = cls;
   vsnprintf(m->mhd_err, sizeof m->mhd_err, fmt, ap);
