@@ -41,6 +41,8 @@
 
 #include <coapkit/coapkit.h>
 
+#include "lossy_common.h"
+
 /* Caps on what a run may ask for. */
 enum { MAX_N = 100000, MAX_WINDOW = 64 };
 
@@ -53,48 +55,6 @@ struct opts {
   double deadline_ms;
 };
 
-static uint64_t rng_state;
-
-static uint64_t splitmix64(uint64_t *s)
-{
-  uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
-/* The context's random source: seeded, so that tokens, Message IDs and
- * initial timeouts repeat from run to run. */
-static void fill_random(void *user, void *buf, size_t len)
-{
-  uint64_t *s = user;
-  uint8_t *p = buf;
-  for (size_t i = 0; i < len; i++)
-    p[i] = (uint8_t)splitmix64(s);
-}
-
-static double mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-static void fail(const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("FAIL: ", stdout);
-  vprintf(fmt, ap);
-  fputc('\n', stdout);
-  va_end(ap);
-  exit(1);
-}
-
-static const char *err_name(int err)
-{
-  return err ? ck_err_name(err) : "0";
-}
 
 static struct ck_client *new_client(struct ck_ctx *ctx, const struct opts *o,
                                     unsigned nstart)
