@@ -72,6 +72,23 @@ void ck__watches_reap(struct ck_ctx *ctx);
 /* Flushes every endpoint's queued datagrams. */
 void ck__flush_all(struct ck_ctx *ctx);
 
+/* Brackets sends made by a public call that may run outside the loop
+ * (ck_resource_changed, ck_observer_notify): inside the pair, sends are
+ * batched; ck__batch_end() flushes them when the call came from outside
+ * an iteration, so they leave before the call returns (ctx.h), and
+ * leaves them to the iteration's batch otherwise. */
+static inline bool ck__batch_begin(struct ck_ctx *ctx)
+{
+  return ctx->loop.depth++ == 0;
+}
+
+static inline void ck__batch_end(struct ck_ctx *ctx, bool outside)
+{
+  ctx->loop.depth--;
+  if (outside)
+    ck__flush_all(ctx);
+}
+
 /* Gives every zero field of p its RFC 7252 §4.8 default (and turns
  * CK_MAX_RETRANSMIT_NONE into 0), for contexts and clients alike.
  * Returns 0, or CK_EINVAL for a value out of range (see ck_params). */

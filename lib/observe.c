@@ -371,8 +371,7 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
   /* Called from outside the loop, the notifications still leave in
    * batches, and all of them before this call returns (ctx.h); inside,
    * they join the iteration's batch like any send. */
-  bool outside = ctx->loop.depth == 0;
-  ctx->loop.depth++;
+  bool outside = ck__batch_begin(ctx);
   while (o) {
     /* The handler may not remove other observers, but notify() may
      * remove this one: take the next first. */
@@ -384,9 +383,7 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
     o = next;
   }
   free(resp);
-  ctx->loop.depth--;
-  if (outside)
-    ck__flush_all(ctx);
+  ck__batch_end(ctx, outside);
   return n;
 }
 

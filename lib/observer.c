@@ -174,19 +174,6 @@ static void pump(struct ck_ctx *ctx, struct ck_observer *o)
   }
 }
 
-/* Runs fn with output batched: outside the loop, everything it sends
- * leaves before this returns (ctx.h); inside, it joins the batch. */
-static void batched(struct ck_ctx *ctx, struct ck_observer *o,
-                    void (*fn)(struct ck_ctx *, struct ck_observer *))
-{
-  bool outside = ctx->loop.depth == 0;
-  ctx->loop.depth++;
-  fn(ctx, o);
-  ctx->loop.depth--;
-  if (outside)
-    ck__flush_all(ctx);
-}
-
 static struct ck__note *note_new(const struct ck_notification *n)
 {
   struct ck__note *e = malloc(sizeof *e + n->len);
@@ -255,10 +242,8 @@ int ck_observer_notify(struct ck_observer *o, const struct ck_notification *n)
                             .has_cf = n->has_cf,
                             .cf = n->cf,
                             .len = n->len};
-    bool outside = ctx->loop.depth == 0;
-    ctx->loop.depth++;
+    bool outside = ck__batch_begin(ctx);
     int con = send_note(ctx, o, &view, n->payload);
-    ctx->loop.depth--;
     if (con) {
       struct ck__note *e = note_new(n);
       if (e) {
@@ -269,8 +254,7 @@ int ck_observer_notify(struct ck_observer *o, const struct ck_notification *n)
         o->con = NULL;
       }
     }
-    if (outside)
-      ck__flush_all(ctx);
+    ck__batch_end(ctx, outside);
     return 0;
   }
   struct ck__note *e = note_new(n);
@@ -278,7 +262,9 @@ int ck_observer_notify(struct ck_observer *o, const struct ck_notification *n)
     return CK_ENOMEM;
   int dropped = make_room(ctx, o);
   note_push(o, e);
-  batched(ctx, o, pump);
+  bool outside = ck__batch_begin(ctx);
+  pump(ctx, o);
+  ck__batch_end(ctx, outside);
   return dropped;
 }
 
@@ -321,7 +307,9 @@ int ck_observer_move(struct ck_observer *o, const struct ck_request *req)
     ck__con_cancel(ctx, o->con);
     o->con = NULL;
     o->seq = (o->seq - 1) & 0xffffff;
-    batched(ctx, o, pump);
+    bool outside = ck__batch_begin(ctx);
+    pump(ctx, o);
+    ck__batch_end(ctx, outside);
   }
   return 0;
 }
