@@ -38,31 +38,28 @@ void pubsub_fail(struct pubsub *ps, struct ck_response *resp, uint8_t code,
   ck_response_content(resp, CK_CF_TEXT_PLAIN, reason, strlen(reason));
 }
 
-/* The topic: the path after "ps/" or "mqtt/", its segments joined with
- * '/'. Returns its length, or -1 (answered) when it is empty or too
- * long. */
-static int topic_of(struct pubsub *ps, const struct ck_request *req,
-                    struct ck_response *resp, char *buf, size_t cap)
+/* The topic in path (n bytes, NUL-terminated, as ck_request_path()
+ * wrote it): what follows "ps/" or "mqtt/", the segments joined with
+ * '/'. Returns a pointer into path and its length in *len, or NULL
+ * (answered) when it is empty or too long. */
+static char *topic_of(struct pubsub *ps, struct ck_response *resp,
+                      char *path, int n, size_t *len)
 {
-  char path[BUS_TOPIC_MAX + 16];
-  int n = ck_request_path(req, path, sizeof path);
   if (n < 0) {
     pubsub_fail(ps, resp, CK_BAD_REQUEST, "topic too long");
-    return -1;
+    return NULL;
   }
-  const char *slash = memchr(path, '/', (size_t)n);
+  char *slash = memchr(path, '/', (size_t)n);
   if (!slash || slash + 1 == path + n) {
     pubsub_fail(ps, resp, CK_BAD_REQUEST, "empty topic");
-    return -1;
+    return NULL;
   }
-  size_t len = (size_t)(path + n - (slash + 1));
-  if (len >= cap) {
+  *len = (size_t)(path + n - (slash + 1));
+  if (*len > BUS_TOPIC_MAX) {
     pubsub_fail(ps, resp, CK_BAD_REQUEST, "topic too long");
-    return -1;
+    return NULL;
   }
-  memcpy(buf, slash + 1, len);
-  buf[len] = '\0';
-  return (int)len;
+  return slash + 1;
 }
 
 /* Decides who sends req. Returns 0 with *user (NULL: anonymous) and
@@ -439,8 +436,9 @@ static void h_topic(struct ck_resource *r, const struct ck_request *req,
 {
   (void)r;
   struct pubsub *ps = user;
-  char topic[BUS_TOPIC_MAX + 1];
-  char path[32];
+  /* The path once: it names the connection resource or holds the topic,
+   * which query_from_topic() may cut in place. */
+  char path[BUS_TOPIC_MAX + 16];
   int n = ck_request_path(req, path, sizeof path);
   if (n == (int)strlen("mqtt/connection") &&
       memcmp(path, "mqtt/connection", (size_t)n) == 0) {
@@ -449,8 +447,9 @@ static void h_topic(struct ck_resource *r, const struct ck_request *req,
     session_request(ps, req, resp, &q);
     return;
   }
-  int tlen = topic_of(ps, req, resp, topic, sizeof topic);
-  if (tlen < 0)
+  size_t tlen;
+  char *topic = topic_of(ps, resp, path, n, &tlen);
+  if (!topic)
     return;
   uint8_t method = ck_request_method(req);
   uint32_t obs = ck_request_uint(req, CK_OPT_OBSERVE, UINT32_MAX);
@@ -465,7 +464,7 @@ static void h_topic(struct ck_resource *r, const struct ck_request *req,
   }
   struct query q;
   query_parse(req, &q);
-  tlen = (int)query_from_topic(topic, (size_t)tlen, &q);
+  tlen = query_from_topic(topic, tlen, &q);
   if (tlen == 0) {
     pubsub_fail(ps, resp, CK_BAD_REQUEST, "empty topic");
     return;
@@ -476,11 +475,11 @@ static void h_topic(struct ck_resource *r, const struct ck_request *req,
   if (authenticate(ps, req, resp, &q, &who, &sess, name, sizeof name) < 0)
     return;
   if (method != CK_GET)
-    h_publish(ps, req, resp, &q, who, topic, (size_t)tlen);
+    h_publish(ps, req, resp, &q, who, topic, tlen);
   else if (obs == 0)
-    h_subscribe(ps, req, resp, &q, who, sess, topic, (size_t)tlen);
+    h_subscribe(ps, req, resp, &q, who, sess, topic, tlen);
   else
-    h_read(ps, resp, who, topic, (size_t)tlen);
+    h_read(ps, resp, who, topic, tlen);
 }
 
 static int add_tree(struct pubsub *ps, const char *path,
