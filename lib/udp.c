@@ -6,6 +6,7 @@
  * ck__input_icmp(). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/errqueue.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -79,6 +80,14 @@ static bool refused_for_good(int e)
          e == EADDRNOTAVAIL || e == EAFNOSUPPORT || e == EPERM;
 }
 
+/* Errors an ICMP message sets on the socket, to be returned by its next
+ * call whatever that call sends. */
+static bool icmp_class(int e)
+{
+  return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH ||
+         e == EHOSTDOWN || e == EPROTO || e == EMSGSIZE;
+}
+
 static void tell_refused(struct ck__timer *t)
 {
   struct udp_ep *ep =
@@ -106,8 +115,9 @@ static void note_refused(struct udp_ep *ep, const struct ck_addr *to)
 static void udp_flush(struct ck__ep *base)
 {
   struct udp_ep *ep = udp(base);
-  unsigned off = 0;
-  /* Bounded: each round sends at least one datagram or drops one. */
+  unsigned off = 0, retried = UINT_MAX;
+  /* Bounded: each round sends at least one datagram, drops one, or
+   * retries one once. */
   while (off < base->nsend) {
     int n = sendmmsg(base->io.fd, ep->smsg + off, base->nsend - off, 0);
     if (n > 0) {
@@ -117,6 +127,14 @@ static void udp_flush(struct ck__ep *base)
     }
     if (n < 0 && errno == EINTR)
       continue;
+    /* An ICMP error for an earlier datagram (another peer's closed port)
+     * is reported by the next send on the socket, which then fails
+     * unsent: the error belongs to the earlier peer, and the error queue
+     * (IP_RECVERR) says which. Send the innocent datagram again, once. */
+    if (n < 0 && icmp_class(errno) && retried != off) {
+      retried = off;
+      continue;
+    }
     /* A datagram the kernel refuses (no buffer, unreachable peer) is
      * lost like any datagram; skip it and count it. When the peer cannot
      * be reached at all, say so as an ICMP error would, so that a call
