@@ -14,12 +14,18 @@
 
 #include "exchange.h"
 
-enum { CON_BUCKETS = 4096 };
+/* Pending CONs are hashed twice: by (peer, Message ID), to match an ACK or
+ * RST, and by peer, so that an ICMP error fails that peer's CONs without a
+ * scan of all of them (a server fanning CON notifications out to 100,000
+ * observers has that many pending). Both tables double when the count
+ * passes their size. */
+enum { CON_BUCKETS_MIN = 1024 };
 
 struct ck__con {
   struct ck__timer timer; /* first: the timer callback casts back */
   struct ck_ctx *ctx;
-  struct ck__con *next;
+  struct ck__con *next;                /* chain by (peer, mid) */
+  struct ck__con *pnext, **pprev;      /* chain by peer */
   struct ck__ep *ep;
   struct ck_addr peer;
   const struct ck_params *params;
@@ -36,30 +42,99 @@ struct ck__con {
 
 struct ck__cons {
   size_t count;
-  struct ck__con *buckets[CON_BUCKETS];
+  size_t mask; /* buckets - 1 */
+  struct ck__con **by_mid;
+  struct ck__con **by_peer;
 };
+
+static size_t mid_slot(const struct ck__cons *t, const struct ck_addr *peer,
+                       uint16_t mid)
+{
+  uint32_t h = (ck_addr_hash(peer) ^ mid) * 0x9e3779b1u;
+  return (h ^ (h >> 15)) & t->mask;
+}
+
+static size_t peer_slot(const struct ck__cons *t, const struct ck_addr *peer)
+{
+  uint32_t h = ck_addr_hash(peer) * 0x85ebca6bu;
+  return (h ^ (h >> 13)) & t->mask;
+}
+
+static void con_link(struct ck__cons *t, struct ck__con *c)
+{
+  struct ck__con **b = &t->by_mid[mid_slot(t, &c->peer, c->mid)];
+  c->next = *b;
+  *b = c;
+  struct ck__con **p = &t->by_peer[peer_slot(t, &c->peer)];
+  c->pnext = *p;
+  if (*p)
+    (*p)->pprev = &c->pnext;
+  c->pprev = p;
+  *p = c;
+}
+
+/* Doubles both tables; on failure they stay as they are (longer chains,
+ * still correct). */
+static void cons_grow(struct ck__cons *t)
+{
+  size_t n = (t->mask + 1) * 2;
+  struct ck__con **m = calloc(n, sizeof *m), **p = calloc(n, sizeof *p);
+  if (!m || !p) {
+    free(m);
+    free(p);
+    return;
+  }
+  struct ck__con **old = t->by_mid;
+  size_t old_n = t->mask + 1;
+  free(t->by_peer);
+  t->by_mid = m;
+  t->by_peer = p;
+  t->mask = n - 1;
+  for (size_t b = 0; b < old_n; b++) {
+    struct ck__con *c = old[b];
+    while (c) {
+      struct ck__con *next = c->next;
+      con_link(t, c);
+      c = next;
+    }
+  }
+  free(old);
+}
 
 int ck__exchange_init(struct ck_ctx *ctx)
 {
-  ctx->cons = calloc(1, sizeof *ctx->cons);
-  if (!ctx->cons)
+  struct ck__cons *t = calloc(1, sizeof *t);
+  if (!t)
     return CK_ENOMEM;
+  t->mask = CON_BUCKETS_MIN - 1;
+  t->by_mid = calloc(CON_BUCKETS_MIN, sizeof *t->by_mid);
+  t->by_peer = calloc(CON_BUCKETS_MIN, sizeof *t->by_peer);
+  if (!t->by_mid || !t->by_peer) {
+    free(t->by_mid);
+    free(t->by_peer);
+    free(t);
+    return CK_ENOMEM;
+  }
+  ctx->cons = t;
   return ck__dedup_init(ctx);
 }
 
 void ck__exchange_close(struct ck_ctx *ctx)
 {
-  if (ctx->cons) {
-    for (size_t b = 0; b < CON_BUCKETS; b++) {
+  struct ck__cons *t = ctx->cons;
+  if (t) {
+    for (size_t b = 0; t->by_mid && b <= t->mask; b++) {
       struct ck__con *c;
-      while ((c = ctx->cons->buckets[b]) != NULL) {
-        ctx->cons->buckets[b] = c->next;
+      while ((c = t->by_mid[b]) != NULL) {
+        t->by_mid[b] = c->next;
         ck__timer_stop(&ctx->loop, &c->timer);
         c->cb(ctx, c->user, CK_ECANCELED, NULL);
         free(c);
       }
     }
-    free(ctx->cons);
+    free(t->by_mid);
+    free(t->by_peer);
+    free(t);
     ctx->cons = NULL;
   }
   ck__dedup_close(ctx);
@@ -69,12 +144,16 @@ void ck__exchange_close(struct ck_ctx *ctx)
 
 static void con_unlink(struct ck_ctx *ctx, struct ck__con *c)
 {
-  struct ck__con **pp = &ctx->cons->buckets[c->mid % CON_BUCKETS];
+  struct ck__cons *t = ctx->cons;
+  struct ck__con **pp = &t->by_mid[mid_slot(t, &c->peer, c->mid)];
   while (*pp && *pp != c)
     pp = &(*pp)->next;
   if (*pp)
     *pp = c->next;
-  ctx->cons->count--;
+  *c->pprev = c->pnext;
+  if (c->pnext)
+    c->pnext->pprev = c->pprev;
+  t->count--;
   ck__timer_stop(&ctx->loop, &c->timer);
 }
 
@@ -126,10 +205,11 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
   double span = (double)p->ack_timeout_ms * (p->ack_random_factor - 1.0);
   c->timeout = p->ack_timeout_ms + (uint64_t)(span * (r / 4294967296.0));
   ck__timer_start(&ctx->loop, &c->timer, c->timeout, con_timeout);
-  struct ck__con **b = &ctx->cons->buckets[c->mid % CON_BUCKETS];
-  c->next = *b;
-  *b = c;
-  ctx->cons->count++;
+  struct ck__cons *t = ctx->cons;
+  if (t->count > t->mask)
+    cons_grow(t);
+  con_link(t, c);
+  t->count++;
   (void)ck__ep_send(ep, peer, msg, len);
   return c;
 }
@@ -155,7 +235,8 @@ void ck__con_cancel(struct ck_ctx *ctx, struct ck__con *c)
 bool ck__con_input(struct ck_ctx *ctx, const struct ck_addr *peer,
                    const struct ck_msg *m)
 {
-  for (struct ck__con *c = ctx->cons->buckets[m->mid % CON_BUCKETS]; c;
+  struct ck__cons *t = ctx->cons;
+  for (struct ck__con *c = t->by_mid[mid_slot(t, peer, m->mid)]; c;
        c = c->next) {
     if (c->mid == m->mid && ck_addr_equal(&c->peer, peer)) {
       if (m->type == CK_TYPE_ACK && c->filter && !c->filter(c->user, m))
@@ -173,22 +254,20 @@ int ck__con_fail_peer(struct ck_ctx *ctx, const struct ck_addr *peer,
                       int err)
 {
   int n = 0;
-  for (size_t b = 0; b < CON_BUCKETS; b++) {
-    /* A callback may cancel other CONs (even this bucket's next one), so
-     * after each callback the bucket is searched again from its head. */
-    for (;;) {
-      struct ck__con *c = ctx->cons->buckets[b];
-      while (c && !ck_addr_equal(&c->peer, peer))
-        c = c->next;
-      if (!c)
-        break;
-      con_unlink(ctx, c);
-      c->cb(ctx, c->user, err, NULL);
-      free(c);
-      n++;
-    }
+  /* A callback may cancel other CONs (even the chain's next one), so
+   * after each callback the chain is searched again from its head. */
+  for (;;) {
+    struct ck__cons *t = ctx->cons;
+    struct ck__con *c = t->by_peer[peer_slot(t, peer)];
+    while (c && !ck_addr_equal(&c->peer, peer))
+      c = c->pnext;
+    if (!c)
+      return n;
+    con_unlink(ctx, c);
+    c->cb(ctx, c->user, err, NULL);
+    free(c);
+    n++;
   }
-  return n;
 }
 
 size_t ck__con_count(const struct ck_ctx *ctx)

@@ -12,7 +12,9 @@
  * To find the observer an RST refers to, each observer is also hashed by
  * (address, Message ID of its last notification): Message IDs follow one
  * sequence per peer (mid.c), so the ID alone does not name an observer.
- * An ICMP error for an observer's address ends its observations at once.
+ * An ICMP error for an observer's address ends its observations at once;
+ * a third hash, by address alone, finds them without a scan of every
+ * observer (a dead peer must not cost the others their notifications).
  * Observers that the application feeds itself (observer.c) live in the
  * same tables, so RST, ICMP, deregistration and re-registration find
  * them alike.
@@ -29,6 +31,7 @@ enum { HASH_BUCKETS = 1 << 16, DAY_MS = 24u * 3600u * 1000u };
 struct ck__observers {
   struct ck_observer *buckets[HASH_BUCKETS];
   struct ck_observer *by_mid[HASH_BUCKETS];
+  struct ck_observer *by_peer[HASH_BUCKETS];
 };
 
 int ck__observe_init(struct ck_ctx *ctx)
@@ -85,8 +88,17 @@ struct ck_observer *ck__observe_find(struct ck_ctx *ctx,
   return NULL;
 }
 
+static uint32_t peer_hash(const struct ck_addr *peer)
+{
+  uint32_t h = ck_addr_hash(peer) * 0x85ebca6bu;
+  return (h ^ (h >> 16)) & (HASH_BUCKETS - 1);
+}
+
 static void hash_unlink(struct ck_ctx *ctx, struct ck_observer *o)
 {
+  *o->pprev = o->pnext;
+  if (o->pnext)
+    o->pnext->pprev = o->pprev;
   struct ck_observer **pp =
     &ctx->obs->buckets[obs_hash(&o->peer, o->token, o->tkl)];
   while (*pp && *pp != o)
@@ -100,6 +112,12 @@ static void hash_link(struct ck_ctx *ctx, struct ck_observer *o)
   uint32_t h = obs_hash(&o->peer, o->token, o->tkl);
   o->hnext = ctx->obs->buckets[h];
   ctx->obs->buckets[h] = o;
+  struct ck_observer **p = &ctx->obs->by_peer[peer_hash(&o->peer)];
+  o->pnext = *p;
+  if (*p)
+    (*p)->pprev = &o->pnext;
+  o->pprev = p;
+  *p = o;
 }
 
 static void unlink_all(struct ck_ctx *ctx, struct ck_observer *o)
@@ -391,16 +409,16 @@ void ck__observe_peer_gone(struct ck_ctx *ctx, const struct ck_addr *peer)
 {
   if (!ctx->obs || ctx->stats.observers == 0)
     return;
-  /* A scan of every observer: ICMP errors are rare and rate-limited by
-   * the kernel, and only the peer itself can draw them. */
-  for (struct ck_resource *r = ctx->resources; r; r = r->next) {
-    struct ck_observer *o = r->obs_head;
-    while (o) {
-      struct ck_observer *next = o->next;
-      if (ck_addr_equal(&o->peer, peer))
-        obs_remove(ctx, o, CK_OBSERVER_UNREACHABLE);
-      o = next;
-    }
+  /* Ending an observer may end others of the same peer (an application
+   * observer's on_end), so the chain is searched again from its head
+   * after each one. Bounded: every round removes one observer. */
+  for (;;) {
+    struct ck_observer *o = ctx->obs->by_peer[peer_hash(peer)];
+    while (o && (o->ending || !ck_addr_equal(&o->peer, peer)))
+      o = o->pnext;
+    if (!o)
+      return;
+    obs_remove(ctx, o, CK_OBSERVER_UNREACHABLE);
   }
 }
 

@@ -139,6 +139,7 @@ struct ck_observer {
   struct ck_observer *next, *prev; /* the resource's list */
   struct ck_observer *hnext;       /* hash chain by (peer, token) */
   struct ck_observer *mnext;       /* hash chain by (peer, last_mid) */
+  struct ck_observer *pnext, **pprev; /* hash chain by peer */
   struct ck_resource *res;
   struct ck__ep *ep;
   struct ck__con *con; /* a CON notification in flight */
