@@ -74,7 +74,21 @@ static void os_random(void *user, void *buf, size_t len)
 
 void ck__random(struct ck_ctx *ctx, void *buf, size_t len)
 {
-  ctx->random(ctx->random_user, buf, len);
+  /* The OS source is read a buffer at a time: the bytes are as good, and
+   * the server's CON notifications no longer cost a getrandom() each. A
+   * replaced source (tests) is called directly. */
+  if (ctx->random != os_random || len > sizeof ctx->rnd) {
+    ctx->random(ctx->random_user, buf, len);
+    return;
+  }
+  if (ctx->rnd_left < len) {
+    os_random(NULL, ctx->rnd, sizeof ctx->rnd);
+    ctx->rnd_left = sizeof ctx->rnd;
+  }
+  uint8_t *src = ctx->rnd + sizeof ctx->rnd - ctx->rnd_left;
+  memcpy(buf, src, len);
+  memset(src, 0, len); /* used bytes are not left behind */
+  ctx->rnd_left = (uint16_t)(ctx->rnd_left - len);
 }
 
 static void stop_read(struct ck__io *io, unsigned events)

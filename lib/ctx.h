@@ -40,6 +40,10 @@ struct ck_ctx {
   struct ck__mids *mids; /* mid.c: the Message ID of each peer */
   void (*random)(void *user, void *buf, size_t len);
   void *random_user;
+  /* Bytes drawn ahead from the OS source (ctx.c): a busy server needs 4
+   * random bytes per CON and would otherwise make a system call each. */
+  uint8_t rnd[256];
+  uint16_t rnd_left;
   struct ck_stats stats;
   struct ck_dtls_stats dtls_stats; /* dtls.c */
   struct ck__dedup *dedup;
