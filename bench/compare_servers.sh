@@ -1,12 +1,14 @@
 #!/bin/sh
-# Side-by-side server benchmark: starts coapd --demo and libcoap's
-# coap-server-notls on loopback ports, drives each with coap-bench (GET,
-# CON, concurrency 64) in alternating rounds, and prints each server's
-# requests/s, p50/p99 latency and server CPU microseconds per request
-# (from /proc/PID/stat), then the ratios. Machine-readable lines start
-# with "bench server".
+# Side-by-side server benchmark: starts coapd --demo, libcoap's
+# coap-server-notls and udp-echo (a bare recvmmsg/sendmmsg responder: the
+# ceiling) on loopback ports, drives each with coap-bench (GET, CON,
+# concurrency 64) in alternating rounds, and prints each server's
+# requests/s, p50/p99 latency, server CPU microseconds per request (from
+# /proc/PID/stat) and coap-bench's own CPU per request, then the ratios.
+# Machine-readable lines start with "bench server".
 #
 # Usage: compare_servers.sh COAPD COAP_BENCH [ROUNDS] [SECONDS]
+# (udp-echo is taken from COAP_BENCH's directory.)
 set -eu
 
 COAPD=$1
@@ -17,11 +19,14 @@ CONNS=64
 
 PORT_A=$((21000 + $$ % 4000))
 PORT_B=$((PORT_A + 1))
+PORT_E=$((PORT_A + 2))
 "$COAPD" --demo --listen 127.0.0.1:$PORT_A --log-level warn &
 PID_A=$!
 coap-server-notls -A 127.0.0.1 -p $PORT_B &
 PID_B=$!
-trap 'kill $PID_A $PID_B 2>/dev/null; wait $PID_A $PID_B 2>/dev/null' EXIT
+"$(dirname "$BENCH")/udp-echo" 127.0.0.1:$PORT_E &
+PID_E=$!
+trap 'kill $PID_A $PID_B $PID_E 2>/dev/null; wait $PID_A $PID_B $PID_E 2>/dev/null' EXIT
 sleep 0.5
 
 TICK=$(getconf CLK_TCK)
@@ -41,8 +46,8 @@ run() {
       # Warm-up requests are served too but not counted; the CPU of the
       # whole run is divided by the counted ones, a slight overestimate.
       cpu = (t1 - t0) / tick * 1e6 / (v["ok"] > 0 ? v["ok"] : 1)
-      printf "bench server %s rps=%s p50_us=%s p99_us=%s cpu_us_per_req=%.2f lost=%s\n",
-        name, v["rps"], v["p50_us"], v["p99_us"], cpu, v["lost"]
+      printf "bench server %s rps=%s p50_us=%s p99_us=%s cpu_us_per_req=%.2f lost=%s client_cpu_us_per_req=%s\n",
+        name, v["rps"], v["p50_us"], v["p99_us"], cpu, v["lost"], v["cpu_us_per_req"]
     }'
 }
 
@@ -51,6 +56,7 @@ i=1
 while [ $i -le "$ROUNDS" ]; do
   run coapd $PID_A coap://127.0.0.1:$PORT_A/hello | tee -a "$out"
   run libcoap $PID_B coap://127.0.0.1:$PORT_B/ | tee -a "$out"
+  run echo $PID_E coap://127.0.0.1:$PORT_E/hello | tee -a "$out"
   i=$((i + 1))
 done
 
@@ -62,13 +68,20 @@ awk '{
     for (k in n) {
       rps[k] = s[k, "rps"] / n[k]; cpu[k] = s[k, "cpu_us_per_req"] / n[k]
       p50[k] = s[k, "p50_us"] / n[k]; p99[k] = s[k, "p99_us"] / n[k]
+      cli[k] = s[k, "client_cpu_us_per_req"] / n[k]
     }
-    printf "\n%-8s %10s %8s %8s %14s\n", "server", "req/s", "p50 us", "p99 us", "CPU us/req"
-    printf "%-8s %10.0f %8.0f %8.0f %14.2f\n", "coapd", rps["coapd"], p50["coapd"], p99["coapd"], cpu["coapd"]
-    printf "%-8s %10.0f %8.0f %8.0f %14.2f\n", "libcoap", rps["libcoap"], p50["libcoap"], p99["libcoap"], cpu["libcoap"]
+    printf "\n%-8s %10s %8s %8s %14s %16s\n", "server", "req/s", "p50 us", "p99 us", "CPU us/req", "client us/req"
+    split("coapd libcoap echo", names, " ")
+    for (i = 1; i <= 3; i++) {
+      k = names[i]
+      printf "%-8s %10.0f %8.0f %8.0f %14.2f %16.2f\n", k, rps[k], p50[k], p99[k], cpu[k], cli[k]
+    }
     printf "\ncoapd/libcoap: %.2fx requests/s, %.2fx less CPU per request\n",
       rps["coapd"] / rps["libcoap"], cpu["libcoap"] / cpu["coapd"]
-    printf "bench server ratio rps=%.2f cpu=%.2f\n",
-      rps["coapd"] / rps["libcoap"], cpu["libcoap"] / cpu["coapd"]
+    printf "coapd/echo (the ceiling): %.2f of its requests/s, %.2fx its CPU per request\n",
+      rps["coapd"] / rps["echo"], cpu["coapd"] / cpu["echo"]
+    printf "bench server ratio rps=%.2f cpu=%.2f echo_rps=%.2f echo_cpu=%.2f client_cpu_us=%.2f\n",
+      rps["coapd"] / rps["libcoap"], cpu["libcoap"] / cpu["coapd"],
+      rps["coapd"] / rps["echo"], cpu["coapd"] / cpu["echo"], cli["coapd"]
   }' "$out"
 rm -f "$out"
