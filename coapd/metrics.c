@@ -93,6 +93,25 @@ static void ctx_families(struct out *o, const struct ck_ctx *ctx)
   counter(o, "notify_dropped_total",
           "Notifications dropped by an observer's full queue.",
           s.notify_dropped);
+  counter(o, "echo_challenges_total",
+          "Large answers to unverified sources replaced by 4.01 with "
+          "Echo (RFC 9175 2.4).",
+          s.echo_challenges);
+  counter(o, "echo_fresh_challenges_total",
+          "State-changing requests refused for want of a fresh Echo.",
+          s.echo_fresh_challenges);
+  counter(o, "echo_rejected_total",
+          "Echo values forged, altered, for another address or expired.",
+          s.echo_rejected);
+  counter(o, "echo_verified_total",
+          "Source addresses verified by an Echo round trip.",
+          s.echo_verified);
+  counter(o, "echo_evictions_total",
+          "Verified sources forgotten at echo_verified_max.",
+          s.echo_evictions);
+  counter(o, "echo_dropped_total",
+          "Answers not sent because even the 4.01 would amplify.",
+          s.echo_dropped);
   /* Only the codes seen: 256 lines of zeros would bury the few that
    * matter. The class.detail form (RFC 7252 3: c.dd) is how operators
    * and the CoAP tools name a code. */

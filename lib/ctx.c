@@ -166,6 +166,16 @@ static int apply_defaults(struct ck_ctx_config *c)
     c->max_observers = 1000000;
   if (!c->separate_delay_ms)
     c->separate_delay_ms = 100;
+  if (!c->echo_amplification)
+    c->echo_amplification = 3;
+  if (!c->echo_fresh_ms)
+    c->echo_fresh_ms = 60000;
+  if (!c->echo_verified_ms)
+    c->echo_verified_ms = 600000;
+  if (!c->echo_verified_max)
+    c->echo_verified_max = 4096;
+  if (c->echo_verified_max > (1u << 24))
+    return CK_EINVAL;
   if (!c->rcvbuf)
     c->rcvbuf = 4 << 20;
   if (!c->sndbuf)

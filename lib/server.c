@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "coapkit/opt.h"
+#include "echo.h"
 #include "srv.h"
 
 struct ck_deferred {
@@ -163,6 +164,18 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
                            rp->tkl, &err, &plain);
     if (n < 0)
       return n;
+  }
+  /* RFC 9175 §2.4: one comparison keeps small answers off the rest of
+   * the check; a large one to an unverified source becomes a 4.01 with
+   * Echo (echo.c). */
+  if ((uint64_t)n > (uint64_t)ctx->cfg.echo_amplification * rp->req_len &&
+      !rp->multicast && !rp->ep->secure) {
+    n = ck__echo_gate(ctx, rp, buf, sizeof buf, n, type, mid);
+    if (n == 0) {
+      if (dd)
+        dd->state = CK__DD_ANSWERED;
+      return 0;
+    }
   }
   ctx->stats.responses[buf[1]]++;
   if (rp->multicast) {
@@ -317,6 +330,10 @@ int ck_deferred_send(struct ck_deferred *d)
     register_deferred(d);
   }
   int rc = ck__send_reply(d->ctx, &d->rp, &d->resp, deferred_dd(d));
+  if (d->rp.echo_refused && d->rp.observe) {
+    ck__echo_unobserve(d->ctx, &d->rp);
+    o = NULL;
+  }
   if (o)
     ck__observer_answered(d->ctx, o);
   deferred_free(d);
@@ -361,7 +378,8 @@ static struct ck_resource *route(struct ck_ctx *ctx, const char *path,
  * lengths of critical options and repeated non-repeatable critical
  * options all make the request a 4.02. Proxy-Uri/Proxy-Scheme ask for a
  * proxy we are not (§5.7.2: 5.05). Returns 0 or the code to answer. */
-static uint8_t check_options(struct ck_ctx *ctx, const struct ck_msg *m)
+static uint8_t check_options(struct ck_ctx *ctx, const struct ck_msg *m,
+                             struct ck__reply *rp)
 {
   struct ck_opt_iter it;
   struct ck_opt o;
@@ -374,6 +392,13 @@ static uint8_t check_options(struct ck_ctx *ctx, const struct ck_msg *m)
     bool repeated = !first && o.num == prev;
     first = false;
     prev = o.num;
+    /* RFC 9175 §2.2.1: Echo is 1 to 40 bytes; the gate (echo.c) reads
+     * it only when an answer is large. Taken here, where every option
+     * is walked anyway. */
+    if (o.num == CK_OPT_ECHO && o.len && o.len <= sizeof rp->echo) {
+      memcpy(rp->echo, o.val, o.len);
+      rp->echo_len = (uint8_t)o.len;
+    }
     if (!ck_opt_is_critical(o.num))
       continue;
     if (!ck__known_opt(ctx, o.num))
@@ -427,6 +452,9 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
   rp.obs_seq = 0;
   rp.has_block1 = false;
   rp.block1 = 0;
+  rp.req_len = (uint16_t)m->len;
+  rp.echo_len = 0;
+  rp.echo_refused = false;
   rp.has_block2 = ck_msg_opt_uint(m, CK_OPT_BLOCK2, &rp.block2) == 0;
   rp.want_size2 = ck_msg_opt_count(m, CK_OPT_SIZE2) > 0;
   if (ck_msg_opt_uint(m, CK_OPT_NO_RESPONSE, &rp.no_response) < 0)
@@ -483,9 +511,21 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
     }
   }
 
-  uint8_t bad = check_options(ctx, m);
+  uint8_t bad = check_options(ctx, m, &rp);
   if (bad) {
     answer_now(ctx, &rp, bad, dd);
+    return;
+  }
+  if (ctx->cfg.echo_require_fresh && !mc && ck__echo_need_fresh(ctx, &rp)) {
+    /* RFC 9175 §2.4 item 1: the handler runs only for a request proved
+     * fresh; the client repeats it with this Echo (§2.3). */
+    struct ck_response resp;
+    ck__resp_init(&resp, m->code);
+    resp.code = CK_UNAUTHORIZED;
+    uint8_t val[CK__ECHO_LEN];
+    ck__echo_make(ctx, &rp.peer, val);
+    (void)ck_response_opt(&resp, CK_OPT_ECHO, val, sizeof val);
+    reply(ctx, &rp, &resp, dd);
     return;
   }
 
@@ -625,6 +665,11 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
 
 send:
   reply(ctx, &d->rp, resp, dd);
+  if (d->rp.echo_refused && d->rp.observe) {
+    /* The registration was answered with 4.01: it did not happen. */
+    ck__echo_unobserve(ctx, &d->rp);
+    taken = NULL;
+  }
   if (taken)
     ck__observer_answered(ctx, taken);
   ck__resp_free(resp);
@@ -643,7 +688,7 @@ void ck__server_too_large(struct ck__ep *ep, const struct ck_addr *from,
     return;
   struct ck__reply rp = {.ep = ep, .peer = *from, .req_type = m->type,
                          .method = m->code, .req_mid = m->mid,
-                         .tkl = m->tkl};
+                         .tkl = m->tkl, .req_len = CK__DGRAM_MAX};
   memcpy(rp.token, buf + CK_HEADER_LEN, m->tkl);
   struct ck_response resp;
   ck__resp_init(&resp, m->code);
@@ -704,6 +749,7 @@ void ck__srv_close(struct ck_ctx *ctx)
     }
   }
   ck__observe_close(ctx);
+  ck__echo_free(ctx);
   ck__uploads_close(ctx);
   ck__resources_free(ctx);
   free(ctx->srv_lists);

@@ -87,6 +87,13 @@ struct ck__reply {
   uint32_t obs_seq;
   bool has_block1;   /* echo Block1 in the final response */
   uint32_t block1;
+  /* RFC 9175 (echo.c): the request's datagram length, for the
+   * amplification limit, and the Echo value it carried (echo_len 0:
+   * none); echo_refused: the answer was replaced by a 4.01 with Echo. */
+  uint16_t req_len;
+  uint8_t echo_len;
+  bool echo_refused;
+  uint8_t echo[40];
 };
 
 /* Builds and sends the response; returns the message length sent (or 0

@@ -88,7 +88,28 @@ struct ck_ctx_config {
   uint32_t separate_delay_ms; /* wait before an empty ACK, 100 */
   int rcvbuf;              /* SO_RCVBUF in bytes, 4 MiB */
   int sndbuf;              /* SO_SNDBUF in bytes, 4 MiB */
+  /* Amplification (RFC 9175 §2.4): over plain UDP, a response larger
+   * than echo_amplification times its request's datagram goes only to a
+   * source address that has shown it receives what we send; any other
+   * gets 4.01 (Unauthorized) with an Echo option to send back. 0 takes
+   * 3; CK_ECHO_OFF turns the check off. DTLS peers (verified by the
+   * handshake's cookie) and multicast requests are not checked. */
+  uint32_t echo_amplification;
+  uint32_t echo_fresh_ms;     /* how long an Echo value is valid, 60000 */
+  uint32_t echo_verified_ms;  /* how long a source stays verified,
+                               * 600000 */
+  uint32_t echo_verified_max; /* verified sources remembered, 4096; at the
+                               * cap the oldest is forgotten
+                               * (stats.echo_evictions) */
+  /* RFC 9175 §2.4 item 1: POST, PUT, PATCH, iPATCH and DELETE run only
+   * with an Echo value at most echo_fresh_ms old; without one they are
+   * answered 4.01 with a new Echo and the handler does not run. Off by
+   * default. */
+  bool echo_require_fresh;
 };
+
+/* For ck_ctx_config.echo_amplification: no amplification check. */
+#define CK_ECHO_OFF UINT32_MAX
 
 /* Creates a context. cfg may be NULL for defaults. Returns 0 and stores
  * the context in *out, or CK_EINVAL (out NULL, a parameter out of
@@ -197,6 +218,16 @@ struct ck_stats {
                                 * fit): answered 5.00 and logged */
   uint64_t notify_dropped;     /* notifications an observer's full queue
                                 * dropped (ck_observer_notify) */
+  /* RFC 9175 (ck_ctx_config.echo_*): */
+  uint64_t echo_challenges;    /* large answers replaced by 4.01 + Echo */
+  uint64_t echo_fresh_challenges; /* state-changing requests refused for
+                                   * want of a fresh Echo */
+  uint64_t echo_rejected;      /* Echo values forged, altered, for another
+                                * address or expired */
+  uint64_t echo_verified;      /* sources entered in the verified table */
+  uint64_t echo_evictions;     /* verified sources forgotten at the cap */
+  uint64_t echo_dropped;       /* answers not sent: even the 4.01 would
+                                * have been too large */
   /* Responses sent (piggybacked, separate and notifications), by code
    * byte: responses[CK_NOT_FOUND] counts the 4.04s. */
   uint64_t responses[256];

@@ -82,6 +82,17 @@ static void h_long(struct ck_resource *r, const struct ck_request *req,
   ck_response_payload(resp, buf, sizeof buf);
 }
 
+static void h_big(struct ck_resource *r, const struct ck_request *req,
+                  struct ck_response *resp, void *u)
+{
+  (void)r;
+  (void)req;
+  (void)u;
+  char buf[1000];
+  memset(buf, 'g', sizeof buf);
+  ck_response_payload(resp, buf, sizeof buf);
+}
+
 static void h_defer(struct ck_resource *r, const struct ck_request *req,
                     struct ck_response *resp, void *u)
 {
@@ -112,6 +123,8 @@ static int setup(void **state)
   ck_resource_handler(r, CK_POST, h_post, NULL);
   ck_resource_new(f.ctx, "long", &r);
   ck_resource_handler(r, CK_POST, h_long, NULL);
+  ck_resource_new(f.ctx, "big", &r);
+  ck_resource_handler(r, CK_GET, h_big, NULL);
   ck_resource_new(f.ctx, "slow", &r);
   ck_resource_handler(r, CK_POST, h_defer, NULL);
   f.fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -192,6 +205,30 @@ static uint8_t post(uint16_t mid, const char *path)
   return rx.code;
 }
 
+/* Answers of 1000 bytes to requests of 20 go only to a verified source
+ * (RFC 9175 §2.4, echo.c): the client proves its address with an Echo
+ * round trip, as a real one does, before the tests of long answers. */
+static void verify_source(void)
+{
+  uint8_t buf[128];
+  struct ck_builder b;
+  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_CON, CK_GET, 60000);
+  ck_builder_token(&b, "tok1", 4);
+  ck_builder_opt_str(&b, CK_OPT_URI_PATH, "big");
+  int n = ck_builder_finish(&b);
+  assert_int_equal(send(F->fd, buf, (size_t)n, 0), n);
+  expect(CK_TYPE_ACK, CK_UNAUTHORIZED);
+  struct ck_opt echo;
+  assert_int_equal(ck_msg_opt(&rx, CK_OPT_ECHO, &echo), 0);
+  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_CON, CK_GET, 60001);
+  ck_builder_token(&b, "tok1", 4);
+  ck_builder_opt_str(&b, CK_OPT_URI_PATH, "big");
+  ck_builder_opt(&b, CK_OPT_ECHO, echo.val, echo.len);
+  n = ck_builder_finish(&b);
+  assert_int_equal(send(F->fd, buf, (size_t)n, 0), n);
+  expect(CK_TYPE_ACK, CK_CONTENT);
+}
+
 static struct ck_stats stats(void)
 {
   struct ck_stats s;
@@ -202,6 +239,7 @@ static struct ck_stats stats(void)
 static void test_duplicates_from_cache(void **state)
 {
   (void)state;
+  verify_source();
   /* A retransmitted POST gets the very bytes of the first answer, and
    * the handler runs once (§4.5): short answers live in the entry... */
   assert_int_equal(post(1, "r"), CK_CREATED);
@@ -382,6 +420,7 @@ static void test_pending_is_kept(void **state)
 static void test_long_answers_bounded(void **state)
 {
   (void)state;
+  verify_source();
   /* Answers longer than an entry share an eighth of the cap (8 KiB
    * here, 8 answers of 1 KiB). Past it an answer is not cached: its
    * duplicate is ignored rather than run twice, and memory stays under
