@@ -152,6 +152,18 @@ static int apply_defaults(struct ck_ctx_config *c)
     c->max_observers = 1000000;
   if (!c->separate_delay_ms)
     c->separate_delay_ms = 100;
+  if (!c->max_peers)
+    c->max_peers = 1000000;
+  if (!c->max_observers_per_peer)
+    c->max_observers_per_peer = c->max_observers;
+  if (!c->max_observers_per_resource)
+    c->max_observers_per_resource = c->max_observers;
+  if (!c->max_uploads_per_peer)
+    c->max_uploads_per_peer = c->max_uploads;
+  if (!c->max_upload_bytes)
+    c->max_upload_bytes = 256u << 20;
+  if (!c->max_queued_notes)
+    c->max_queued_notes = 1000000;
   if (!c->rcvbuf)
     c->rcvbuf = 4 << 20;
   if (!c->sndbuf)
@@ -174,6 +186,8 @@ int ck_ctx_new(const struct ck_ctx_config *cfg, struct ck_ctx **out)
   }
   ctx->exchange_lifetime = ck_params_exchange_lifetime(&ctx->cfg.params);
   ctx->non_lifetime = ck_params_non_lifetime(&ctx->cfg.params);
+  if (!ctx->cfg.upload_idle_ms)
+    ctx->cfg.upload_idle_ms = (uint32_t)ctx->exchange_lifetime;
   ctx->random = os_random;
   ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
   int rc = ck__loop_init(&ctx->loop);

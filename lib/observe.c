@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "coapkit/opt.h"
+#include "peers.h"
 #include "srv.h"
 
 enum { HASH_BUCKETS = 1 << 16, DAY_MS = 24u * 3600u * 1000u };
@@ -126,6 +127,7 @@ void ck__observe_end(struct ck_ctx *ctx, struct ck_observer *o, int why)
     ck__con_cancel(ctx, o->con);
   o->con = NULL;
   ctx->stats.observers--;
+  ck__peer_release(ctx, o->holder, CK__PEER_OBSERVER);
   if (o->app) {
     ck__observer_clear(o);
     if (why && o->on_end) {
@@ -194,9 +196,21 @@ struct ck_observer *ck__observe_alloc(struct ck_ctx *ctx,
     *err = CK_EFULL;
     return NULL;
   }
+  if (r->nobs >= ctx->cfg.max_observers_per_resource) {
+    ctx->stats.observers_rejected_resource++;
+    *err = CK_EFULL;
+    return NULL;
+  }
   struct ck_observer *o = calloc(1, sizeof *o);
   if (!o) {
     *err = CK_ENOMEM;
+    return NULL;
+  }
+  bool full;
+  o->holder = ck__peer_hold(ctx, req->peer, CK__PEER_OBSERVER, &full);
+  if (!o->holder) {
+    free(o);
+    *err = full ? CK_EFULL : CK_ENOMEM;
     return NULL;
   }
   const struct ck_msg *m = req->msg;
@@ -207,6 +221,13 @@ struct ck_observer *ck__observe_alloc(struct ck_ctx *ctx,
   memcpy(o->token, m->token, m->tkl);
   o->last_con = ck__loop_now(&ctx->loop);
   return o;
+}
+
+void ck__observe_unalloc(struct ck_ctx *ctx, struct ck_observer *o)
+{
+  ck__peer_release(ctx, o->holder, CK__PEER_OBSERVER);
+  free(o->req);
+  free(o);
 }
 
 int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
@@ -241,7 +262,10 @@ int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
   }
   o->req = copy;
   o->req_len = (uint16_t)m->len;
-  return ck__observe_link(ctx, o);
+  int rc = ck__observe_link(ctx, o);
+  if (rc < 0)
+    ck__observe_unalloc(ctx, o);
+  return rc;
 }
 
 void ck__observe_remove_req(struct ck_ctx *ctx, struct ck_resource *r,
