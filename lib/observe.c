@@ -8,6 +8,9 @@
  * vanished client is noticed (§4.5). An observer goes away when it
  * answers a notification with RST, when a CON notification times out,
  * when it deregisters (Observe=1), or when a notification is not 2.xx.
+ * A registration past max_observers, max_observers_per_resource,
+ * max_observers_per_peer or max_peers (peers.c) is answered as a plain
+ * GET, without Observe (§4.1), and counted.
  *
  * To find the observer an RST refers to, each observer is also hashed by
  * (address, Message ID of its last notification): Message IDs follow one
