@@ -36,7 +36,7 @@ timeout 120 "$LIMITS" "$PORT" "$PID" "${MADDR##*:}" || rc=$?
 kill -0 "$PID" 2>/dev/null || fail "coapd died"
 
 "$COAPD" stats --metrics "$MADDR" >"$T/stats" || fail "coapd stats failed"
-for want in 'coapd_peers_rejected_total 1' 'coapd_uploads_expired_total 13' \
+for want in 'coapd_peers_rejected_total 1' 'coapd_uploads_expired_total 25' \
   'coapd_uploads_rejected_total{cap="max_upload_bytes"} 1' \
   'coapd_observers_rejected_total{cap="max_observers_per_resource"} 1' \
   'coapd_notify_dropped_cap_total 5' 'coapd_pubsub_unavailable_total 1'; do
