@@ -181,6 +181,8 @@ void ck__observe_sent_mid(struct ck_ctx *ctx, struct ck_observer *o,
 void ck__observe_repeer(struct ck_ctx *ctx, struct ck_observer *o,
                         const struct ck_addr *peer)
 {
+  /* o stays counted for the peer it registered from (peers.c): a NAT
+   * rebinding moves one client, and the cap was checked when it came. */
   hash_unlink(ctx, o);
   if (o->has_mid)
     mid_unlink(ctx, o);
