@@ -69,6 +69,62 @@ static void gauge(struct out *o, const char *name, const char *help,
   put(o, "coapd_%s %llu\n", name, (unsigned long long)v);
 }
 
+/* The library's caps (struct ck_ctx_config): what each holds now, and
+ * what hitting it refused or reaping dropped. A refusal is the answer
+ * the client saw: 5.03 with Max-Age for an upload or for a POST the
+ * dedup table cannot remember, a plain GET without Observe for an
+ * observer (RFC 7641 4.1). */
+static void limit_families(struct out *o, const struct ck_stats *s)
+{
+  counter(o, "dedup_evictions_total",
+          "Remembered exchanges forgotten early: dedup_max_bytes reached.",
+          s->dedup_evictions);
+  counter(o, "dedup_refused_total",
+          "POSTs answered 5.03: dedup table full of young exchanges.",
+          s->dedup_refused);
+  gauge(o, "dedup_bytes", "Memory the dedup table holds.", s->dedup_bytes);
+  gauge(o, "peers", "Peers (IP addresses, IPv6 /64s) holding observers or "
+        "uploads.", s->peers);
+  counter(o, "peers_rejected_total",
+          "Observers or uploads refused: max_peers reached.",
+          s->peers_rejected);
+  family(o, "observers_rejected_total", "counter",
+         "Observe registrations refused (answered as a plain GET), by cap.");
+  put(o,
+      "coapd_observers_rejected_total{cap=\"max_observers\"} %llu\n"
+      "coapd_observers_rejected_total{cap=\"max_observers_per_resource\"} "
+      "%llu\n"
+      "coapd_observers_rejected_total{cap=\"max_observers_per_peer\"} "
+      "%llu\n",
+      (unsigned long long)s->observers_rejected,
+      (unsigned long long)s->observers_rejected_resource,
+      (unsigned long long)s->observers_rejected_peer);
+  gauge(o, "uploads", "Block1 uploads being reassembled.", s->uploads);
+  gauge(o, "upload_bytes", "Bytes the Block1 uploads hold.",
+        s->upload_bytes);
+  family(o, "uploads_rejected_total", "counter",
+         "Block1 uploads refused or ended with 5.03, by cap.");
+  put(o,
+      "coapd_uploads_rejected_total{cap=\"max_uploads\"} %llu\n"
+      "coapd_uploads_rejected_total{cap=\"max_uploads_per_peer\"} %llu\n"
+      "coapd_uploads_rejected_total{cap=\"max_upload_bytes\"} %llu\n",
+      (unsigned long long)s->uploads_rejected,
+      (unsigned long long)s->uploads_rejected_peer,
+      (unsigned long long)s->uploads_rejected_bytes);
+  counter(o, "uploads_expired_total",
+          "Block1 uploads dropped after upload_idle_ms without a block.",
+          s->uploads_expired);
+  gauge(o, "notify_queued", "Notifications queued for observers.",
+        s->notify_queued);
+  counter(o, "notify_dropped_cap_total",
+          "Of notify_dropped_total: dropped because max_queued_notes was "
+          "reached.",
+          s->notify_dropped_cap);
+  counter(o, "responses_failed_total",
+          "Handler answers that could not be built: sent as 5.00.",
+          s->responses_failed);
+}
+
 static void ctx_families(struct out *o, const struct ck_ctx *ctx)
 {
   /* ck_stats holds 256 response counters: 2 KiB, fine on the stack. */
@@ -112,6 +168,7 @@ static void ctx_families(struct out *o, const struct ck_ctx *ctx)
   counter(o, "echo_dropped_total",
           "Answers not sent because even the 4.01 would amplify.",
           s.echo_dropped);
+  limit_families(o, &s);
   /* Only the codes seen: 256 lines of zeros would bury the few that
    * matter. The class.detail form (RFC 7252 3: c.dd) is how operators
    * and the CoAP tools name a code. */
@@ -201,6 +258,10 @@ static void pubsub_families(struct out *o, const struct pubsub *ps)
           "Requests refused by an ACL (4.03).", s.acl_denied);
   counter(o, "pubsub_bad_requests_total",
           "Requests refused as malformed (4.00).", s.bad_requests);
+  counter(o, "pubsub_unavailable_total",
+          "Requests answered 5.03 with Max-Age (max_sessions, "
+          "max_subscriptions, max_observers..., retained caps).",
+          s.unavailable);
 }
 
 static void device_families(struct out *o, const struct device_ep *d)

@@ -32,8 +32,10 @@ void pubsub_fail(struct pubsub *ps, struct ck_response *resp, uint8_t code,
     ps->st.auth_failures++;
   else if (code == CK_FORBIDDEN)
     ps->st.acl_denied++;
-  else if (code == CK_SERVICE_UNAVAILABLE)
+  else if (code == CK_SERVICE_UNAVAILABLE) {
+    ps->st.unavailable++;
     ck_response_opt_uint(resp, CK_OPT_MAX_AGE, 5); /* retry soon */
+  }
   ck_response_code(resp, code);
   ck_response_content(resp, CK_CF_TEXT_PLAIN, reason, strlen(reason));
 }

@@ -46,6 +46,7 @@ struct pubsub_stats {
   uint64_t auth_failures;     /* 4.01 answers */
   uint64_t acl_denied;        /* 4.03 answers */
   uint64_t bad_requests;      /* 4.00 answers */
+  uint64_t unavailable;       /* 5.03 answers: a cap was reached */
 };
 
 struct pubsub;

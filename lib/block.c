@@ -5,17 +5,28 @@
  * 9175 §3) and the request's path, so that concurrent uploads from one
  * client stay apart when the client tags them. Blocks must arrive in
  * order; a gap is answered 4.08 and an upload larger than max_body 4.13
- * with Size1. Unfinished uploads are dropped after EXCHANGE_LIFETIME, and
- * at most max_uploads run at once (5.03 beyond that).
+ * with Size1. An upload that receives no block for upload_idle_ms
+ * (EXCHANGE_LIFETIME by default) is dropped by a sweep on a timer and
+ * counted (uploads_expired). At most max_uploads run at once,
+ * max_uploads_per_peer from one peer (peers.c), and together they hold at
+ * most max_upload_bytes: beyond any of these the answer is 5.03 with a
+ * Max-Age (RFC 7252 §5.9.3.4), and a counter rises.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "coapkit/opt.h"
+#include "peers.h"
 #include "srv.h"
+
+/* The Max-Age of a 5.03 for a full table: most uploads end within
+ * seconds, while the worst case (upload_idle_ms) is too long to ask a
+ * client to wait. */
+enum { RETRY_S = 10 };
 
 struct upload {
   struct upload *next;
+  struct ck__peer *holder; /* peers.c: its peer's count */
   struct ck_addr peer;
   uint32_t path_hash;
   uint8_t taglen;
@@ -38,8 +49,10 @@ int ck__uploads_init(struct ck_ctx *ctx)
   return ctx->uploads ? 0 : CK_ENOMEM;
 }
 
-static void upload_free(struct upload *u)
+static void upload_free(struct ck_ctx *ctx, struct upload *u)
 {
+  ctx->stats.upload_bytes -= u->cap;
+  ck__peer_release(ctx, u->holder, CK__PEER_UPLOAD);
   free(u->buf);
   free(u);
 }
@@ -52,11 +65,12 @@ void ck__uploads_close(struct ck_ctx *ctx)
   while (ups->head) {
     struct upload *u = ups->head;
     ups->head = u->next;
-    upload_free(u);
+    upload_free(ctx, u);
   }
   if (ups->done)
-    upload_free(ups->done);
+    upload_free(ctx, ups->done);
   free(ups);
+  ctx->stats.uploads = 0;
   ctx->uploads = NULL;
 }
 
@@ -70,21 +84,25 @@ void ck__uploads_sweep(struct ck_ctx *ctx)
     if (u->expires <= now) {
       *pp = u->next;
       ups->count--;
-      upload_free(u);
+      ctx->stats.uploads--;
+      ctx->stats.uploads_expired++;
+      upload_free(ctx, u);
     } else {
       pp = &u->next;
     }
   }
 }
 
-static void unlink_upload(struct ck__uploads *ups, struct upload *u)
+static void unlink_upload(struct ck_ctx *ctx, struct upload *u)
 {
+  struct ck__uploads *ups = ctx->uploads;
   struct upload **pp = &ups->head;
   while (*pp && *pp != u)
     pp = &(*pp)->next;
   if (*pp) {
     *pp = u->next;
     ups->count--;
+    ctx->stats.uploads--;
   }
 }
 
@@ -102,6 +120,21 @@ static int too_large(struct ck_ctx *ctx, struct ck_response *resp)
   /* RFC 7959 §2.9.3: Size1 tells the client the largest body we take. */
   ck_response_opt_uint(resp, CK_OPT_SIZE1, ctx->cfg.max_body);
   return 0;
+}
+
+static int busy(struct ck_response *resp)
+{
+  resp->code = CK_SERVICE_UNAVAILABLE;
+  ck_response_opt_uint(resp, CK_OPT_MAX_AGE, RETRY_S);
+  return 0;
+}
+
+uint64_t ck__uploads_sweep_ms(const struct ck_ctx *ctx)
+{
+  /* Often enough that an upload goes at most a quarter of its idle time
+   * late; at least every 5 s, as before idle times were configurable. */
+  uint64_t ms = ctx->cfg.upload_idle_ms / 4;
+  return ms < 50 ? 50 : ms > 5000 ? 5000 : ms;
 }
 
 int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
@@ -150,14 +183,19 @@ int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
         ck__uploads_sweep(ctx);
       if (ups->count >= ctx->cfg.max_uploads) {
         ctx->stats.uploads_rejected++;
-        resp->code = CK_SERVICE_UNAVAILABLE;
-        ck_response_opt_uint(resp, CK_OPT_MAX_AGE, 10);
-        return 0;
+        return busy(resp);
       }
       u = calloc(1, sizeof *u);
       if (!u) {
         resp->code = CK_SERVICE_UNAVAILABLE;
         return 0;
+      }
+      bool full;
+      u->holder = ck__peer_hold(ctx, req->peer, CK__PEER_UPLOAD, &full);
+      if (!u->holder) {
+        /* max_uploads_per_peer or max_peers, counted by peers.c */
+        free(u);
+        return busy(resp);
       }
       u->peer = *req->peer;
       u->path_hash = ph;
@@ -167,6 +205,7 @@ int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
       u->next = ups->head;
       ups->head = u;
       ups->count++;
+      ctx->stats.uploads++;
     }
   } else if (!u || u->len != (size_t)blk.num * bsize) {
     /* §2.9.2: a block that does not continue what we hold. */
@@ -176,8 +215,8 @@ int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
 
   size_t need = u->len + m->payload_len;
   if (need > ctx->cfg.max_body) {
-    unlink_upload(ups, u);
-    upload_free(u);
+    unlink_upload(ctx, u);
+    upload_free(ctx, u);
     return too_large(ctx, resp);
   }
   if (need > u->cap) {
@@ -186,20 +225,29 @@ int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
       cap *= 2;
     if (cap > ctx->cfg.max_body)
       cap = ctx->cfg.max_body;
+    if (ctx->stats.upload_bytes - u->cap + cap > ctx->cfg.max_upload_bytes) {
+      /* The uploads together hold all they may: this one ends, so that
+       * what it held goes back to the others. */
+      ctx->stats.uploads_rejected_bytes++;
+      unlink_upload(ctx, u);
+      upload_free(ctx, u);
+      return busy(resp);
+    }
     uint8_t *nb = realloc(u->buf, cap);
     if (!nb) {
-      unlink_upload(ups, u);
-      upload_free(u);
+      unlink_upload(ctx, u);
+      upload_free(ctx, u);
       resp->code = CK_SERVICE_UNAVAILABLE;
       return 0;
     }
     u->buf = nb;
+    ctx->stats.upload_bytes += cap - u->cap;
     u->cap = cap;
   }
   if (m->payload_len)
     memcpy(u->buf + u->len, m->payload, m->payload_len);
   u->len = need;
-  u->expires = ck__loop_now(&ctx->loop) + ctx->exchange_lifetime;
+  u->expires = ck__loop_now(&ctx->loop) + ctx->cfg.upload_idle_ms;
 
   rp->has_block1 = true;
   struct ck_block echo = {.num = blk.num, .more = blk.more, .szx = blk.szx};
@@ -208,9 +256,9 @@ int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
     resp->code = CK_CONTINUE;
     return 0;
   }
-  unlink_upload(ups, u);
+  unlink_upload(ctx, u);
   if (ups->done)
-    upload_free(ups->done);
+    upload_free(ctx, ups->done);
   ups->done = u;
   req->body = u->buf;
   req->body_len = u->len;
@@ -221,7 +269,7 @@ void ck__block1_done(struct ck_ctx *ctx)
 {
   struct ck__uploads *ups = ctx->uploads;
   if (ups->done) {
-    upload_free(ups->done);
+    upload_free(ctx, ups->done);
     ups->done = NULL;
   }
 }

@@ -176,6 +176,18 @@ static int apply_defaults(struct ck_ctx_config *c)
     c->echo_verified_max = 4096;
   if (c->echo_verified_max > (1u << 24))
     return CK_EINVAL;
+  if (!c->max_peers)
+    c->max_peers = 1000000;
+  if (!c->max_observers_per_peer)
+    c->max_observers_per_peer = c->max_observers;
+  if (!c->max_observers_per_resource)
+    c->max_observers_per_resource = c->max_observers;
+  if (!c->max_uploads_per_peer)
+    c->max_uploads_per_peer = c->max_uploads;
+  if (!c->max_upload_bytes)
+    c->max_upload_bytes = 256u << 20;
+  if (!c->max_queued_notes)
+    c->max_queued_notes = 1000000;
   if (!c->rcvbuf)
     c->rcvbuf = 4 << 20;
   if (!c->sndbuf)
@@ -198,6 +210,8 @@ int ck_ctx_new(const struct ck_ctx_config *cfg, struct ck_ctx **out)
   }
   ctx->exchange_lifetime = ck_params_exchange_lifetime(&ctx->cfg.params);
   ctx->non_lifetime = ck_params_non_lifetime(&ctx->cfg.params);
+  if (!ctx->cfg.upload_idle_ms)
+    ctx->cfg.upload_idle_ms = (uint32_t)ctx->exchange_lifetime;
   ctx->random = os_random;
   ctx->stop_pipe[0] = ctx->stop_pipe[1] = -1;
   int rc = ck__loop_init(&ctx->loop);

@@ -25,6 +25,7 @@ struct ck__cons;
 struct ck__observers;
 struct ck__uploads;
 struct ck__echo;
+struct ck__peers;
 
 /* Recognised critical options, as a bitmap over 0..65535. */
 enum { CK__OPTBITS_WORDS = 65536 / 64 };
@@ -52,6 +53,7 @@ struct ck_ctx {
   struct ck__observers *obs;
   struct ck__uploads *uploads;
   struct ck__echo *echo; /* echo.c: key and verified sources */
+  struct ck__peers *peers; /* peers.c: state held per peer */
   struct ck_resource *resources; /* list, in creation order */
   struct ck_resource *resources_tail;
   uint64_t known_opts[CK__OPTBITS_WORDS];

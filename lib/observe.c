@@ -8,6 +8,9 @@
  * vanished client is noticed (§4.5). An observer goes away when it
  * answers a notification with RST, when a CON notification times out,
  * when it deregisters (Observe=1), or when a notification is not 2.xx.
+ * A registration past max_observers, max_observers_per_resource,
+ * max_observers_per_peer or max_peers (peers.c) is answered as a plain
+ * GET, without Observe (§4.1), and counted.
  *
  * To find the observer an RST refers to, each observer is also hashed by
  * (address, Message ID of its last notification): Message IDs follow one
@@ -23,6 +26,7 @@
 #include <string.h>
 
 #include "coapkit/opt.h"
+#include "peers.h"
 #include "srv.h"
 
 enum { HASH_BUCKETS = 1 << 16, DAY_MS = 24u * 3600u * 1000u };
@@ -144,6 +148,7 @@ void ck__observe_end(struct ck_ctx *ctx, struct ck_observer *o, int why)
     ck__con_cancel(ctx, o->con);
   o->con = NULL;
   ctx->stats.observers--;
+  ck__peer_release(ctx, o->holder, CK__PEER_OBSERVER);
   if (o->app) {
     ck__observer_clear(o);
     if (why && o->on_end) {
@@ -194,6 +199,8 @@ void ck__observe_sent_mid(struct ck_ctx *ctx, struct ck_observer *o,
 void ck__observe_repeer(struct ck_ctx *ctx, struct ck_observer *o,
                         const struct ck_addr *peer)
 {
+  /* o stays counted for the peer it registered from (peers.c): a NAT
+   * rebinding moves one client, and the cap was checked when it came. */
   hash_unlink(ctx, o);
   if (o->has_mid)
     mid_unlink(ctx, o);
@@ -212,9 +219,21 @@ struct ck_observer *ck__observe_alloc(struct ck_ctx *ctx,
     *err = CK_EFULL;
     return NULL;
   }
+  if (r->nobs >= ctx->cfg.max_observers_per_resource) {
+    ctx->stats.observers_rejected_resource++;
+    *err = CK_EFULL;
+    return NULL;
+  }
   struct ck_observer *o = calloc(1, sizeof *o);
   if (!o) {
     *err = CK_ENOMEM;
+    return NULL;
+  }
+  bool full;
+  o->holder = ck__peer_hold(ctx, req->peer, CK__PEER_OBSERVER, &full);
+  if (!o->holder) {
+    free(o);
+    *err = full ? CK_EFULL : CK_ENOMEM;
     return NULL;
   }
   const struct ck_msg *m = req->msg;
@@ -225,6 +244,13 @@ struct ck_observer *ck__observe_alloc(struct ck_ctx *ctx,
   memcpy(o->token, m->token, m->tkl);
   o->last_con = ck__loop_now(&ctx->loop);
   return o;
+}
+
+void ck__observe_unalloc(struct ck_ctx *ctx, struct ck_observer *o)
+{
+  ck__peer_release(ctx, o->holder, CK__PEER_OBSERVER);
+  free(o->req);
+  free(o);
 }
 
 int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
@@ -259,7 +285,10 @@ int ck__observe_add(struct ck_ctx *ctx, struct ck_resource *r,
   }
   o->req = copy;
   o->req_len = (uint16_t)m->len;
-  return ck__observe_link(ctx, o);
+  int rc = ck__observe_link(ctx, o);
+  if (rc < 0)
+    ck__observe_unalloc(ctx, o);
+  return rc;
 }
 
 void ck__observe_remove_req(struct ck_ctx *ctx, struct ck_resource *r,

@@ -76,7 +76,7 @@ int ck_observer_new(const struct ck_request *req, struct ck_response *resp,
   o->user = cfg->user;
   rc = ck__observe_link(ctx, o);
   if (rc < 0) {
-    free(o);
+    ck__observe_unalloc(ctx, o);
     return rc;
   }
   resp->obs = o;
@@ -91,6 +91,7 @@ static void note_pop(struct ck_observer *o)
   if (!o->qhead)
     o->qtail = NULL;
   o->queued--;
+  ctx_of(o)->stats.notify_queued--;
   free(n);
 }
 
@@ -198,6 +199,7 @@ static void note_push(struct ck_observer *o, struct ck__note *e)
     o->qhead = e;
   o->qtail = e;
   o->queued++;
+  ctx_of(o)->stats.notify_queued++;
 }
 
 /* Makes room for one more: drops the oldest entry that is not in flight
@@ -205,7 +207,11 @@ static void note_push(struct ck_observer *o, struct ck__note *e)
  * the order). Returns 1 when one was dropped. */
 static int make_room(struct ck_ctx *ctx, struct ck_observer *o)
 {
-  if (o->queued < o->queue_max)
+  /* Past max_queued_notes, the observer that adds one pays with its own
+   * oldest: the others' queues stay as they are. */
+  bool total = ctx->stats.notify_queued >= ctx->cfg.max_queued_notes;
+  bool own = o->queued >= o->queue_max;
+  if (!own && !total)
     return 0;
   struct ck__note **pp = &o->qhead;
   if (o->con && *pp)
@@ -218,7 +224,10 @@ static int make_room(struct ck_ctx *ctx, struct ck_observer *o)
     o->qtail = o->qhead; /* only the one in flight, if any, is left */
   free(victim);
   o->queued--;
+  ctx->stats.notify_queued--;
   ctx->stats.notify_dropped++;
+  if (!own)
+    ctx->stats.notify_dropped_cap++;
   return 1;
 }
 
@@ -257,10 +266,17 @@ int ck_observer_notify(struct ck_observer *o, const struct ck_notification *n)
     ck__batch_end(ctx, outside);
     return 0;
   }
+  int dropped = make_room(ctx, o);
+  if (!dropped && ctx->stats.notify_queued >= ctx->cfg.max_queued_notes) {
+    /* At the total cap with nothing of its own waiting (only the CON in
+     * flight): the new one is the one that drops. */
+    ctx->stats.notify_dropped++;
+    ctx->stats.notify_dropped_cap++;
+    return 1;
+  }
   struct ck__note *e = note_new(n);
   if (!e)
     return CK_ENOMEM;
-  int dropped = make_room(ctx, o);
   note_push(o, e);
   bool outside = ck__batch_begin(ctx);
   pump(ctx, o);

@@ -15,6 +15,7 @@
 
 #include "coapkit/opt.h"
 #include "echo.h"
+#include "peers.h"
 #include "srv.h"
 
 struct ck_deferred {
@@ -704,7 +705,7 @@ static void sweep(struct ck__timer *t)
   struct ck_ctx *ctx =
     (struct ck_ctx *)((char *)t - offsetof(struct ck_ctx, sweep));
   ck__uploads_sweep(ctx);
-  ck__timer_start(&ctx->loop, &ctx->sweep, 5000, sweep);
+  ck__timer_start(&ctx->loop, &ctx->sweep, ck__uploads_sweep_ms(ctx), sweep);
 }
 
 static struct srv_lists *lists(struct ck_ctx *ctx)
@@ -731,7 +732,8 @@ int ck__srv_init(struct ck_ctx *ctx)
   if (rc == 0)
     rc = ck__observe_init(ctx);
   if (rc == 0)
-    ck__timer_start(&ctx->loop, &ctx->sweep, 5000, sweep);
+    ck__timer_start(&ctx->loop, &ctx->sweep, ck__uploads_sweep_ms(ctx),
+                    sweep);
   return rc;
 }
 
@@ -751,6 +753,7 @@ void ck__srv_close(struct ck_ctx *ctx)
   ck__observe_close(ctx);
   ck__echo_free(ctx);
   ck__uploads_close(ctx);
+  ck__peers_close(ctx);
   ck__resources_free(ctx);
   free(ctx->srv_lists);
   ctx->srv_lists = NULL;

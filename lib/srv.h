@@ -122,6 +122,8 @@ int ck__block1_input(struct ck_ctx *ctx, struct ck_request *req,
 /* Releases the upload completed by the last ck__block1_input() == 1. */
 void ck__block1_done(struct ck_ctx *ctx);
 void ck__uploads_sweep(struct ck_ctx *ctx);
+/* How often the sweep runs, from upload_idle_ms. */
+uint64_t ck__uploads_sweep_ms(const struct ck_ctx *ctx);
 int ck__uploads_init(struct ck_ctx *ctx);
 void ck__uploads_close(struct ck_ctx *ctx);
 
@@ -150,6 +152,7 @@ struct ck_observer {
   struct ck_resource *res;
   struct ck__ep *ep;
   struct ck__con *con; /* a CON notification in flight */
+  struct ck__peer *holder; /* peers.c: its peer's count */
   uint8_t *req;        /* plain: the registering request */
   struct ck_addr peer;
   uint64_t last_con;
@@ -176,10 +179,13 @@ struct ck_observer *ck__observe_find(struct ck_ctx *ctx,
                                      const struct ck_addr *peer,
                                      const uint8_t *tok, uint8_t tkl);
 /* A new observer of r for req's sender and token (not linked yet), or
- * NULL with *err CK_EFULL (max_observers, counted) or CK_ENOMEM. */
+ * NULL with *err CK_EFULL (max_observers, max_observers_per_resource,
+ * max_observers_per_peer or max_peers, each counted) or CK_ENOMEM. One
+ * that is not linked after all goes with ck__observe_unalloc(). */
 struct ck_observer *ck__observe_alloc(struct ck_ctx *ctx,
                                       struct ck_resource *r,
                                       const struct ck_request *req, int *err);
+void ck__observe_unalloc(struct ck_ctx *ctx, struct ck_observer *o);
 /* Allocates the tables on first use and links o (peer, token, res set)
  * into them and its resource's list. Returns 0 or CK_ENOMEM. */
 int ck__observe_link(struct ck_ctx *ctx, struct ck_observer *o);

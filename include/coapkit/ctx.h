@@ -106,6 +106,26 @@ struct ck_ctx_config {
    * answered 4.01 with a new Echo and the handler does not run. Off by
    * default. */
   bool echo_require_fresh;
+  /* Limits on what peers can make the server hold (RFC 7252 §11.3 asks
+   * a server to bound the state others can create). A peer is a source
+   * address without its port, an IPv6 one by its /64 prefix: a host
+   * gets ports and interface identifiers for free, but not addresses or
+   * prefixes. Clients behind one NAT share a peer, so the per-peer caps
+   * are off (0: the table's whole cap) unless set. */
+  uint32_t max_peers;      /* peers holding observers or uploads at once,
+                            * 1000000 */
+  uint32_t max_observers_per_peer;     /* 0: max_observers */
+  uint32_t max_observers_per_resource; /* 0: max_observers */
+  uint32_t max_uploads_per_peer;       /* 0: max_uploads */
+  /* Bytes held by all Block1 reassemblies together, 256 MiB; a block
+   * that would pass it ends its upload with 5.03 and Max-Age. */
+  size_t max_upload_bytes;
+  /* An upload with no block for this long is dropped (uploads_expired);
+   * 0: EXCHANGE_LIFETIME (247 s with the defaults). */
+  uint32_t upload_idle_ms;
+  /* Notifications queued by all observers of ck_observer_new() together,
+   * 1000000; beyond it an observer's own oldest waiting one drops. */
+  uint32_t max_queued_notes;
 };
 
 /* For ck_ctx_config.echo_amplification: no amplification check. */
@@ -231,6 +251,19 @@ struct ck_stats {
   /* Responses sent (piggybacked, separate and notifications), by code
    * byte: responses[CK_NOT_FOUND] counts the 4.04s. */
   uint64_t responses[256];
+  /* Limits (struct ck_ctx_config): what is held now, and what was
+   * refused or reaped. */
+  uint64_t peers;              /* current: peers holding state */
+  uint64_t peers_rejected;     /* refused because of max_peers */
+  uint64_t observers_rejected_peer;     /* max_observers_per_peer */
+  uint64_t observers_rejected_resource; /* max_observers_per_resource */
+  uint64_t uploads;            /* current Block1 reassemblies */
+  uint64_t upload_bytes;       /* current: bytes they hold */
+  uint64_t uploads_rejected_peer;  /* refused: max_uploads_per_peer */
+  uint64_t uploads_rejected_bytes; /* ended: max_upload_bytes */
+  uint64_t uploads_expired;    /* dropped after upload_idle_ms */
+  uint64_t notify_queued;      /* current: notifications queued */
+  uint64_t notify_dropped_cap; /* of notify_dropped: max_queued_notes */
 };
 
 /* Copies the counters to *out; does nothing when ctx or out is NULL. */

@@ -159,8 +159,9 @@ struct ck_observer_config {
  * gets CK_OBSERVER_REFUSED. Notifications given before the answer wait
  * for it. An earlier observation of the same client and token ends with
  * CK_OBSERVER_REPLACED. Returns 0 and stores the handle (owned by the
- * library) in *out, CK_EFULL when max_observers observers exist (counted
- * in observers_rejected), CK_EINVAL (NULL arguments; req not a GET with
+ * library) in *out, CK_EFULL when a cap is reached: max_observers
+ * (counted in observers_rejected), max_observers_per_resource,
+ * max_observers_per_peer or max_peers (their own counters), CK_EINVAL (NULL arguments; req not a GET with
  * Observe=0 on an observable resource; resp not req's response) or
  * CK_ENOMEM. */
 CK_EXPORT int ck_observer_new(const struct ck_request *req,
@@ -184,7 +185,9 @@ struct ck_notification {
 /* Sends n to o now, or queues a copy behind the CON in flight. When the
  * queue holds queue_max notifications, its oldest is dropped (counted in
  * stats.notify_dropped). Returns the number of notifications dropped
- * (0 or 1), CK_ENOSPC when the notification would not fit one datagram
+ * (0 or 1; past the context's max_queued_notes the oldest waiting one,
+ * or this one when none waits, also counted in notify_dropped_cap),
+ * CK_ENOSPC when the notification would not fit one datagram
  * (the library does not slice notifications), CK_ENOMEM, or CK_EINVAL
  * (o or n NULL, payload NULL with len > 0). */
 CK_EXPORT int ck_observer_notify(struct ck_observer *o,
