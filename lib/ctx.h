@@ -24,6 +24,7 @@ struct ck__mids;
 struct ck__cons;
 struct ck__observers;
 struct ck__uploads;
+struct ck__repcache;
 
 /* Recognised critical options, as a bitmap over 0..65535. */
 enum { CK__OPTBITS_WORDS = 65536 / 64 };
@@ -46,6 +47,7 @@ struct ck_ctx {
   struct ck__cons *cons;
   struct ck__observers *obs;
   struct ck__uploads *uploads;
+  struct ck__repcache *reps; /* repcache.c: created on first use */
   struct ck_resource *resources; /* list, in creation order */
   struct ck_resource *resources_tail;
   uint64_t known_opts[CK__OPTBITS_WORDS];

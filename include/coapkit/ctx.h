@@ -88,6 +88,20 @@ struct ck_ctx_config {
   uint32_t separate_delay_ms; /* wait before an empty ACK, 100 */
   int rcvbuf;              /* SO_RCVBUF in bytes, 4 MiB */
   int sndbuf;              /* SO_SNDBUF in bytes, 4 MiB */
+  /* Representations kept for block-wise transfers (RFC 7959 §2.4, and
+   * §3.2 for the answer to a POST): an answer sent in Block2 blocks is
+   * kept for its client, so the handler runs once per transfer and the
+   * later blocks come from it. One is forgotten after its last block, or
+   * when rep_idle_ms pass without a request for it (0: EXCHANGE_LIFETIME),
+   * or when ck_resource_changed() is called for its resource (GET and
+   * FETCH). At most rep_max_entries (0: 1024) holding rep_max_bytes of
+   * payload (0: 256 MiB): beyond them the least recently used is
+   * forgotten if it has waited ACK_TIMEOUT * ACK_RANDOM_FACTOR (3 s)
+   * (stats.rep_evictions), else the answer is 5.03 with Max-Age
+   * (stats.rep_refused). */
+  uint32_t rep_max_entries;
+  size_t rep_max_bytes;
+  uint32_t rep_idle_ms;
 };
 
 /* Creates a context. cfg may be NULL for defaults. Returns 0 and stores
@@ -197,6 +211,10 @@ struct ck_stats {
                                 * fit): answered 5.00 and logged */
   uint64_t notify_dropped;     /* notifications an observer's full queue
                                 * dropped (ck_observer_notify) */
+  uint64_t rep_entries;  /* current: representations kept for Block2 */
+  uint64_t rep_bytes;    /* current: their payload bytes */
+  uint64_t rep_evictions; /* forgotten early: the cache at its cap */
+  uint64_t rep_refused;  /* answered 5.03: the cache full of young ones */
   /* Responses sent (piggybacked, separate and notifications), by code
    * byte: responses[CK_NOT_FOUND] counts the 4.04s. */
   uint64_t responses[256];
