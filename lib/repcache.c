@@ -266,6 +266,11 @@ bool ck__rep_lookup(struct ck_ctx *ctx, struct ck__reply *rp,
   struct ck__rep *e = find(ctx->reps, rp);
   if (!e)
     return false;
+  if (ck__loop_now(&ctx->loop) - e->last_use >= idle_ms(ctx)) {
+    /* Past its idle time, though not swept yet: as good as gone. */
+    drop(ctx, e);
+    return false;
+  }
   ck__resp_free(resp);
   lend(e, resp);
   return true;

@@ -288,7 +288,11 @@ int ck__build_response(struct ck_ctx *ctx, uint8_t *buf, size_t cap,
   if (rp->has_block2 && ck_block_decode(rp->block2, &want) < 0)
     want.szx = 6;
   size_t bsize = CK_BLOCK_SIZE(want.szx);
-  bool sliced = plen > bsize || (rp->has_block2 && want.num > 0);
+  /* A later block past the end is 4.02, but an error that fits one
+   * block (a 5.03, a 4.08) is no block of the representation asked for:
+   * it goes out whole. */
+  bool sliced = plen > bsize || (rp->has_block2 && want.num > 0 &&
+                                 CK_CODE_CLASS(resp->code) == 2);
   uint64_t etag = 0;
   if (sliced) {
     size_t off = (size_t)want.num * bsize;
