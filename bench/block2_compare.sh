@@ -20,7 +20,10 @@ SIZE=${4:-16777216}
 T=$(mktemp -d)
 PID=
 cleanup() {
-  if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+  if [ -n "$PID" ]; then
+    kill "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+  fi
   rm -rf "$T"
 }
 trap cleanup EXIT

@@ -57,9 +57,9 @@ static void h_big(struct ck_resource *r, const struct ck_request *req,
   (void)req;
   (void)u;
   F->calls++;
-  assert_int_equal(ck_response_payload_ref(resp, F->data[F->version], F->len,
-                                           release, F),
-                   0);
+  assert_int_equal(
+      ck_response_payload_ref(resp, F->data[F->version], F->len, release, F),
+      0);
 }
 
 static void h_echo(struct ck_resource *r, const struct ck_request *req,
@@ -145,8 +145,8 @@ static int teardown(void **state)
   return 0;
 }
 
-static int do_req(uint8_t method, const char *path, const void *pl,
-                  size_t len, struct ck_client_result *res)
+static int do_req(uint8_t method, const char *path, const void *pl, size_t len,
+                  struct ck_client_result *res)
 {
   char uri[64];
   snprintf(uri, sizeof uri, "coap://127.0.0.1:%u/%s", F->port, path);
@@ -344,17 +344,17 @@ static void test_post_rest_unknown(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_16mib_handler_once, setup_16m,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(test_change_during_transfer, setup_16m,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(test_post_echo_block1_block2, setup_16m,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(test_caps_503_max_age, setup_caps,
-                                    teardown),
-    cmocka_unit_test_setup_teardown(test_idle_forgets, setup_caps, teardown),
-    cmocka_unit_test_setup_teardown(test_post_rest_unknown, setup_caps,
-                                    teardown),
+      cmocka_unit_test_setup_teardown(test_16mib_handler_once, setup_16m,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_change_during_transfer, setup_16m,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_post_echo_block1_block2, setup_16m,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_caps_503_max_age, setup_caps,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_idle_forgets, setup_caps, teardown),
+      cmocka_unit_test_setup_teardown(test_post_rest_unknown, setup_caps,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
