@@ -26,6 +26,7 @@ struct ck__observers;
 struct ck__uploads;
 struct ck__echo;
 struct ck__peers;
+struct ck__repcache;
 
 /* Recognised critical options, as a bitmap over 0..65535. */
 enum { CK__OPTBITS_WORDS = 65536 / 64 };
@@ -54,6 +55,7 @@ struct ck_ctx {
   struct ck__uploads *uploads;
   struct ck__echo *echo; /* echo.c: key and verified sources */
   struct ck__peers *peers; /* peers.c: state held per peer */
+  struct ck__repcache *reps; /* repcache.c: created on first use */
   struct ck_resource *resources; /* list, in creation order */
   struct ck_resource *resources_tail;
   uint64_t known_opts[CK__OPTBITS_WORDS];

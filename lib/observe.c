@@ -408,6 +408,9 @@ int ck_resource_changed(struct ck_resource *r, unsigned flags)
     return CK_EINVAL;
   struct ck_ctx *ctx = r->ctx;
   r->obs_seq = (r->obs_seq + 1) & 0xffffff;
+  /* Blocks still to come of the old state are cut from the new one
+   * (RFC 7959 §2.4: its new ETag tells the client). */
+  ck__rep_invalidate(ctx, r);
   if (!r->handlers[CK_GET])
     return 0;
   int n = 0;

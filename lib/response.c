@@ -134,14 +134,29 @@ void ck__resp_init(struct ck_response *r, uint8_t method)
   r->optbuf_len = 0;
   r->payload_len = 0;
   r->payload = r->inl;
+  r->ref = false;
+  r->release = NULL;
+  r->release_arg = NULL;
+  r->rep = NULL;
+  r->etag_set = false;
+  r->etag = 0;
 }
 
 void ck__resp_free(struct ck_response *r)
 {
-  if (r->payload != r->inl)
+  if (r->ref) {
+    void (*release)(void *) = r->release;
+    r->ref = false;
+    r->release = NULL;
+    if (release)
+      release(r->release_arg);
+  } else if (r->payload != r->inl) {
     free(r->payload);
+  }
   r->payload = r->inl;
   r->payload_len = 0;
+  r->rep = NULL;
+  r->etag_set = false;
 }
 
 void ck_response_code(struct ck_response *r, uint8_t code)
@@ -213,6 +228,24 @@ int ck_response_payload(struct ck_response *r, const void *p, size_t len)
   return 0;
 }
 
+int ck_response_payload_ref(struct ck_response *r, const void *p,
+                            size_t len, void (*release)(void *arg),
+                            void *arg)
+{
+  if (!r)
+    return CK_EINVAL;
+  if (!p && len)
+    return r->err = CK_EINVAL;
+  ck__resp_free(r);
+  /* Lent, not given: ck__resp_free() calls release instead of free. */
+  r->payload = len ? (uint8_t *)(uintptr_t)p : r->inl;
+  r->payload_len = len;
+  r->ref = true;
+  r->release = release;
+  r->release_arg = arg;
+  return 0;
+}
+
 int ck_response_content(struct ck_response *r, uint16_t cf, const void *p,
                         size_t len)
 {
@@ -223,8 +256,7 @@ int ck_response_content(struct ck_response *r, uint16_t cf, const void *p,
 /* 64-bit FNV-1a of the representation, seeded per context: an ETag that
  * changes when the bytes change (RFC 7959 §2.4 wants one per
  * representation so that clients can tell blocks apart). */
-static uint64_t etag_of(const struct ck_ctx *ctx, const uint8_t *p,
-                        size_t n)
+uint64_t ck__etag_of(const struct ck_ctx *ctx, const uint8_t *p, size_t n)
 {
   uint64_t h = 14695981039346656037ull ^ ctx->etag_seed;
   for (size_t i = 0; i < n; i++)
@@ -256,7 +288,11 @@ int ck__build_response(struct ck_ctx *ctx, uint8_t *buf, size_t cap,
   if (rp->has_block2 && ck_block_decode(rp->block2, &want) < 0)
     want.szx = 6;
   size_t bsize = CK_BLOCK_SIZE(want.szx);
-  bool sliced = plen > bsize || (rp->has_block2 && want.num > 0);
+  /* A later block past the end is 4.02, but an error that fits one
+   * block (a 5.03, a 4.08) is no block of the representation asked for:
+   * it goes out whole. */
+  bool sliced = plen > bsize || (rp->has_block2 && want.num > 0 &&
+                                 CK_CODE_CLASS(resp->code) == 2);
   uint64_t etag = 0;
   if (sliced) {
     size_t off = (size_t)want.num * bsize;
@@ -275,7 +311,8 @@ int ck__build_response(struct ck_ctx *ctx, uint8_t *buf, size_t cap,
     if (want.num == 0 || rp->want_size2)
       ck_builder_opt_uint(&b, CK_OPT_SIZE2, (uint32_t)plen);
     if (!ck__resp_has_opt(resp, CK_OPT_ETAG)) {
-      etag = etag_of(ctx, pl, plen);
+      /* A kept representation's ETag was computed once (repcache.c). */
+      etag = resp->etag_set ? resp->etag : ck__etag_of(ctx, pl, plen);
       ck_builder_opt(&b, CK_OPT_ETAG, &etag, sizeof etag);
     }
     pl += off;

@@ -132,6 +132,11 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
     return 0;
   }
 
+  /* RFC 7959 §2.4, §3.2: an answer that goes out in blocks is kept for
+   * the later ones (repcache.c); when the cache is full it becomes 5.03. */
+  if (!resp->err && !resp->rep)
+    (void)ck__rep_offer(ctx, rp, resp);
+
   uint8_t type;
   uint16_t mid;
   if (rp->req_type == CK_TYPE_CON && !rp->acked) {
@@ -194,6 +199,8 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
     else
       dd->state = rp->acked ? CK__DD_ACKED : CK__DD_ANSWERED;
   }
+  if (resp->rep)
+    ck__rep_sent(ctx, rp, resp);
   return n;
 }
 
@@ -251,6 +258,10 @@ struct ck_deferred *ck_response_defer(struct ck_response *r, unsigned flags)
   r->deferred = false; /* marks "taken": ck__server_request() must not answer */
   d->rp.acked = false;
   struct ck_ctx *ctx = d->ctx;
+  /* The request is gone when the answer is sent: key its representation
+   * now (repcache.c). */
+  ck__rep_key(&d->rp);
+  d->rp.req_msg = NULL;
   if (!d->dd && !d->rp.multicast) {
     /* A deferred answer must be remembered even for an idempotent
      * request, so that a retransmission while it is pending gets the
@@ -456,6 +467,10 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
   rp.req_len = (uint16_t)m->len;
   rp.echo_len = 0;
   rp.echo_refused = false;
+  rp.req_msg = m;
+  rp.res = NULL;
+  rp.rep_keyed = false;
+  rp.rep_key = 0;
   rp.has_block2 = ck_msg_opt_uint(m, CK_OPT_BLOCK2, &rp.block2) == 0;
   rp.want_size2 = ck_msg_opt_count(m, CK_OPT_SIZE2) > 0;
   if (ck_msg_opt_uint(m, CK_OPT_NO_RESPONSE, &rp.no_response) < 0)
@@ -591,6 +606,7 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
     goto send;
   }
   req.res = r;
+  rp.res = r;
   if (m->code > CK_IPATCH || !r->handlers[m->code]) {
     /* RFC 7252 §5.8: a method code we do not recognise, like one the
      * resource does not support, is answered 4.05 (§5.9.2.6). */
@@ -610,6 +626,35 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
     resp->code = CK_NOT_ACCEPTABLE;
     d->rp = rp;
     goto send;
+  }
+
+  struct ck_block want;
+  if (rp.echo_len && !mc && (m->code == CK_GET || m->code == CK_FETCH) &&
+      ck_msg_opt_count(m, CK_OPT_BLOCK1) == 0 &&
+      ck_msg_opt_count(m, CK_OPT_OBSERVE) == 0 &&
+      (!rp.has_block2 ||
+       (ck_block_decode(rp.block2, &want) == 0 && want.num == 0))) {
+    /* RFC 9175 §2.4 with RFC 7959: the first block went back as a 4.01
+     * with Echo; the request returns with it, and the answer kept for
+     * it is sent now instead of running the handler again. (Not for an
+     * Observe registration: that must go through the handler's path.) */
+    d->rp = rp;
+    if (ck__rep_lookup_challenged(ctx, &d->rp, resp))
+      goto send;
+  }
+  if (rp.has_block2 && !mc && ck_block_decode(rp.block2, &want) == 0 &&
+      want.num > 0 && ck_msg_opt_count(m, CK_OPT_BLOCK1) == 0) {
+    /* RFC 7959 §2.4, §3.2: a later block of an answer we keep is cut
+     * from it; the handler ran once, for the first. */
+    d->rp = rp;
+    if (ck__rep_lookup(ctx, &d->rp, resp))
+      goto send;
+    if (!idempotent(m->code)) {
+      /* The rest of a POST's answer we no longer hold: running the
+       * handler again would repeat the action, with no body. */
+      resp->code = CK_REQUEST_ENTITY_INCOMPLETE;
+      goto send;
+    }
   }
 
   bool completed_upload = false;
@@ -705,6 +750,7 @@ static void sweep(struct ck__timer *t)
   struct ck_ctx *ctx =
     (struct ck_ctx *)((char *)t - offsetof(struct ck_ctx, sweep));
   ck__uploads_sweep(ctx);
+  ck__rep_sweep(ctx);
   ck__timer_start(&ctx->loop, &ctx->sweep, ck__uploads_sweep_ms(ctx), sweep);
 }
 
@@ -754,6 +800,7 @@ void ck__srv_close(struct ck_ctx *ctx)
   ck__echo_free(ctx);
   ck__uploads_close(ctx);
   ck__peers_close(ctx);
+  ck__rep_close(ctx);
   ck__resources_free(ctx);
   free(ctx->srv_lists);
   ctx->srv_lists = NULL;

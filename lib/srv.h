@@ -50,9 +50,21 @@ struct ck__resp_opt {
   uint16_t len;
 };
 
+struct ck__rep;
+
 struct ck_response {
   uint8_t code;
   bool deferred;
+  /* A payload given by reference (ck_response_payload_ref): not ours to
+   * free; release(release_arg) is called when done, if release is set. */
+  bool ref;
+  void (*release)(void *arg);
+  void *release_arg;
+  /* The cached representation this answer is a block of (repcache.c),
+   * whose auto-generated ETag, when etag_set, was computed once. */
+  struct ck__rep *rep;
+  bool etag_set;
+  uint64_t etag;
   struct ck_observer *obs; /* taken over by ck_observer_new() */
   int err;
   unsigned nopts;
@@ -94,6 +106,12 @@ struct ck__reply {
   uint8_t echo_len;
   bool echo_refused;
   uint8_t echo[40];
+  /* repcache.c: the request while it is being handled (NULL after), the
+   * resource it went to, and the key of its representation. */
+  const struct ck_msg *req_msg;
+  struct ck_resource *res;
+  bool rep_keyed;
+  uint64_t rep_key;
 };
 
 /* Builds and sends the response; returns the message length sent (or 0
@@ -126,6 +144,35 @@ void ck__uploads_sweep(struct ck_ctx *ctx);
 uint64_t ck__uploads_sweep_ms(const struct ck_ctx *ctx);
 int ck__uploads_init(struct ck_ctx *ctx);
 void ck__uploads_close(struct ck_ctx *ctx);
+
+/* repcache.c: representations kept for block-wise transfers (RFC 7959
+ * §2.4, §3.2), so that later blocks are served without the handler. */
+void ck__rep_close(struct ck_ctx *ctx);
+void ck__rep_sweep(struct ck_ctx *ctx);
+/* Computes rp's key from rp->req_msg, if not done yet. */
+void ck__rep_key(struct ck__reply *rp);
+/* Fills resp from the representation kept for rp's request, when there
+ * is one, and returns true; the payload is lent, not copied. */
+bool ck__rep_lookup(struct ck_ctx *ctx, struct ck__reply *rp,
+                    struct ck_response *resp);
+/* The same for a GET or FETCH that comes back with an Echo after its
+ * answer's first block was held back for one (echo.c): that answer is
+ * served, so the handler does not run twice for one transfer. */
+bool ck__rep_lookup_challenged(struct ck_ctx *ctx, struct ck__reply *rp,
+                               struct ck_response *resp);
+/* Keeps resp's representation when it goes out in blocks and more
+ * follow this one; the payload moves to the cache, resp borrows it.
+ * Returns 0, or CK_EFULL (resp is then a 5.03 with Max-Age). */
+int ck__rep_offer(struct ck_ctx *ctx, struct ck__reply *rp,
+                  struct ck_response *resp);
+/* After resp (a block of a kept representation) went out: forgets it
+ * when that was the last block, else keeps it for another idle time. */
+void ck__rep_sent(struct ck_ctx *ctx, const struct ck__reply *rp,
+                  struct ck_response *resp);
+/* Forgets the GET and FETCH representations of r (it changed). */
+void ck__rep_invalidate(struct ck_ctx *ctx, const struct ck_resource *r);
+/* response.c: the auto-generated ETag of a representation. */
+uint64_t ck__etag_of(const struct ck_ctx *ctx, const uint8_t *p, size_t n);
 
 /* observe.c */
 int ck__observe_init(struct ck_ctx *ctx);

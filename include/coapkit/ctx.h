@@ -126,6 +126,20 @@ struct ck_ctx_config {
   /* Notifications queued by all observers of ck_observer_new() together,
    * 1000000; beyond it an observer's own oldest waiting one drops. */
   uint32_t max_queued_notes;
+  /* Representations kept for block-wise transfers (RFC 7959 §2.4, and
+   * §3.2 for the answer to a POST): an answer sent in Block2 blocks is
+   * kept for its client, so the handler runs once per transfer and the
+   * later blocks come from it. One is forgotten after its last block, or
+   * when rep_idle_ms pass without a request for it (0: EXCHANGE_LIFETIME),
+   * or when ck_resource_changed() is called for its resource (GET and
+   * FETCH). At most rep_max_entries (0: 1024) holding rep_max_bytes of
+   * payload (0: 256 MiB): beyond them the least recently used is
+   * forgotten if it has waited ACK_TIMEOUT * ACK_RANDOM_FACTOR (3 s)
+   * (stats.rep_evictions), else the answer is 5.03 with Max-Age
+   * (stats.rep_refused). */
+  uint32_t rep_max_entries;
+  size_t rep_max_bytes;
+  uint32_t rep_idle_ms;
 };
 
 /* For ck_ctx_config.echo_amplification: no amplification check. */
@@ -248,6 +262,10 @@ struct ck_stats {
   uint64_t echo_evictions;     /* verified sources forgotten at the cap */
   uint64_t echo_dropped;       /* answers not sent: even the 4.01 would
                                 * have been too large */
+  uint64_t rep_entries;  /* current: representations kept for Block2 */
+  uint64_t rep_bytes;    /* current: their payload bytes */
+  uint64_t rep_evictions; /* forgotten early: the cache at its cap */
+  uint64_t rep_refused;  /* answered 5.03: the cache full of young ones */
   /* Responses sent (piggybacked, separate and notifications), by code
    * byte: responses[CK_NOT_FOUND] counts the 4.04s. */
   uint64_t responses[256];

@@ -306,6 +306,19 @@ CK_EXPORT int ck_response_opt_str(struct ck_response *r, uint16_t num,
 CK_EXPORT int ck_response_payload(struct ck_response *r, const void *p,
                                   size_t len);
 
+/* Sets the payload without copying it: the library reads p until it no
+ * longer needs it, then calls release(arg), exactly once, from the
+ * context's thread (release may be NULL for memory that outlives the
+ * context). A representation sent in Block2 blocks is kept by reference
+ * until its transfer ends (ck_ctx_config.rep_*), so a large one is never
+ * copied per block or per transfer. p must not change until release.
+ * Returns 0, or CK_EINVAL (r NULL; p NULL with len > 0), in which case
+ * release is not called and, except for a NULL r, the answer is a 5.00.
+ * A later ck_response_payload*() on r releases this payload first. */
+CK_EXPORT int ck_response_payload_ref(struct ck_response *r, const void *p,
+                                      size_t len, void (*release)(void *arg),
+                                      void *arg);
+
 /* Shorthand: Content-Format option and payload. Returns 0 or the first
  * error of ck_response_opt_uint() and ck_response_payload(). */
 CK_EXPORT int ck_response_content(struct ck_response *r, uint16_t cf,

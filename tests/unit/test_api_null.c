@@ -331,6 +331,7 @@ static void h_null(struct ck_resource *r, const struct ck_request *req,
     I(ck_response_opt(resp, CK_OPT_ETAG, NULL, 2), CK_EINVAL),
     I(ck_response_opt_str(resp, CK_OPT_LOCATION_PATH, NULL), CK_EINVAL),
     I(ck_response_payload(resp, NULL, 3), CK_EINVAL),
+    I(ck_response_payload_ref(resp, NULL, 3, NULL, NULL), CK_EINVAL),
     I(ck_response_content(resp, CK_CF_TEXT_PLAIN, NULL, 3), CK_EINVAL),
   };
   CHECK_INTS(ints);
@@ -480,6 +481,7 @@ static void test_server(void **state)
     I(ck_response_opt_uint(NULL, CK_OPT_MAX_AGE, 60), CK_EINVAL),
     I(ck_response_opt_str(NULL, CK_OPT_LOCATION_PATH, "x"), CK_EINVAL),
     I(ck_response_payload(NULL, "x", 1), CK_EINVAL),
+    I(ck_response_payload_ref(NULL, "x", 1, NULL, NULL), CK_EINVAL),
     I(ck_response_content(NULL, CK_CF_TEXT_PLAIN, "x", 1), CK_EINVAL),
     I(ck_deferred_send(NULL), CK_EINVAL),
     I(ck_observer_new(NULL, NULL, NULL, NULL), CK_EINVAL),
