@@ -431,6 +431,8 @@ static void on_resolved(void *user, int err, const struct ck_addr *addrs,
 
 void ck__call_fail(struct ck_call *call, int err)
 {
+  if (ck__call_reregister_later(call, err))
+    return;
   if ((err != CK_ETIMEDOUT && err != CK_EUNREACH) || !ck__call_short(call) ||
       call->state == CK__CALL_DONE || call->state == CK__CALL_CANCELLING) {
     ck__call_finish(call, err, NULL, NULL);

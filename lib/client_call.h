@@ -142,6 +142,7 @@ struct ck_call {
   uint32_t seq;
   uint64_t seq_time;
   int64_t pending_seq; /* the sequence number to report, or -1 */
+  uint8_t rereg_fails;  /* re-registrations in a row that got no answer */
   /* RFC 9175 §2.3: the Echo value a server asked for, carried by every
    * later request of the call; a 4.01 with Echo is answered by sending
    * the request again, once in a row. */
@@ -205,8 +206,11 @@ int ck__call_block_opts(struct ck_call *call, struct ck_builder *b,
                         size_t *plen);
 
 /* client_observe.c. ck__call_notification() returns false for a stale
- * notification (to be dropped). */
+ * notification (to be dropped). ck__call_reregister_later() returns true
+ * when a re-registration that failed with err (no answer) was put off
+ * to a later try instead of ending the call. */
 bool ck__call_notification(struct ck_call *call, const struct ck_msg *m);
+bool ck__call_reregister_later(struct ck_call *call, int err);
 void ck__call_notify(struct ck_call *call, const struct ck_msg *m,
                      const struct ck_addr *from);
 int ck__call_deregister(struct ck_call *call);

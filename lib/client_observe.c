@@ -8,12 +8,26 @@
  * it fires the request goes out again (§3.3.1). A proactive cancel sends
  * the request with Observe 1 (§3.6); a reactive one forgets the call, so
  * that the next notification is answered with RST.
+ *
+ * Re-registration is how an observer survives a server that restarted
+ * and forgot it: no notification comes, Max-Age runs out, and the
+ * request goes out again. The answer to it is the current state and is
+ * taken as fresh whatever its sequence number, for a restarted server
+ * numbers afresh (§3.4 orders the notifications of one registration).
+ * A re-registration that gets no answer at all (the server is still
+ * down: a timeout, an ICMP port unreachable) is tried again after 2, 4,
+ * 8, 16 and 32 s before the call ends with that error; an error
+ * response to it ends the call with that response (§3.2).
  */
 #include "client_call.h"
 
 enum {
-  /* RFC 7641 §3.3.1: re-register a little after Max-Age runs out. */
+  /* RFC 7641 §3.3.1: re-register a little after Max-Age runs out (as
+   * Californium does), so a notification sent just in time still
+   * arrives first. */
   REREGISTER_SLACK_MS = 2000,
+  /* Tries after a re-registration without an answer: SLACK << n. */
+  REREGISTER_RETRIES = 5,
 };
 
 /* RFC 7641 §3.4: is notification v (received at t) newer than the last? */
@@ -41,7 +55,10 @@ bool ck__call_notification(struct ck_call *call, const struct ck_msg *m)
   uint32_t seq = 0;
   ck_msg_opt_uint(m, CK_OPT_OBSERVE, &seq);
   uint64_t now = ck__loop_now(&c->ctx->loop);
-  if (!fresher(call, seq, now)) {
+  /* The answer to a re-registration (its CON acknowledged, or a NON) is
+   * the resource's state now, from a registration that may be new. */
+  bool rereg = call->state == CK__CALL_REREGISTERING && !call->con;
+  if (!rereg && !fresher(call, seq, now)) {
     c->stats.notifications_stale++;
     return false;
   }
@@ -50,6 +67,7 @@ bool ck__call_notification(struct ck_call *call, const struct ck_msg *m)
   call->seq = seq;
   call->seq_time = now;
   call->state = CK__CALL_OBSERVING;
+  call->rereg_fails = 0;
   if (!first)
     c->stats.notifications++;
   arm_reregister(call, m);
@@ -77,6 +95,26 @@ void ck__call_notify(struct ck_call *call, const struct ck_msg *m,
     call->cancel_after = CK__CANCEL_NONE;
     ck_call_cancel(call, proactive);
   }
+}
+
+bool ck__call_reregister_later(struct ck_call *call, int err)
+{
+  if (call->state != CK__CALL_REREGISTERING ||
+      (err != CK_ETIMEDOUT && err != CK_EUNREACH && err != CK_EDTLS_TIMEOUT) ||
+      call->rereg_fails >= REREGISTER_RETRIES)
+    return false;
+  struct ck_ctx *ctx = call->cl->ctx;
+  if (call->con) {
+    ck__con_cancel(ctx, call->con);
+    call->con = NULL;
+  }
+  /* Back to waiting: the timer sends the registration again. */
+  call->state = CK__CALL_OBSERVING;
+  ck__timer_start(&ctx->loop, &call->timer,
+                  (uint64_t)REREGISTER_SLACK_MS << call->rereg_fails,
+                  ck__call_on_timer);
+  call->rereg_fails++;
+  return true;
 }
 
 int ck__call_deregister(struct ck_call *call)

@@ -185,7 +185,9 @@ void ck__call_response(struct ck_call *call, const struct ck_msg *m,
 {
   struct ck_ctx *ctx = call->cl->ctx;
   call->heard = true; /* the call stays with this address */
-  if (!call->multicast)
+  /* Between notifications the timer is the Max-Age one: a stale
+   * notification, dropped below, must leave it running. */
+  if (!call->multicast && call->state != CK__CALL_OBSERVING)
     ck__timer_stop(&ctx->loop, &call->timer);
   if (call->ping) {
     ck__call_finish(call, 0, m, from);

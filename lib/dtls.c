@@ -23,7 +23,9 @@
  * timer, so that no callback fires inside a send; the session starts
  * over on the next message. A peer's close_notify, or idleness, closes
  * the client's session the same way, without failing anything, and so
- * does a server that stopped answering (it may have restarted). A new
+ * does a server that stopped answering (it may have restarted): the
+ * third sending of a CON without a record back, or records unanswered
+ * for seconds, start a new handshake. A new
  * session offers the last one's ticket, so that a server with session
  * tickets (RFC 5077) resumes it without a full handshake.
  *
@@ -74,6 +76,8 @@ struct sess {
   size_t ticket_len;
   uint64_t last_rx;    /* client: the last record from the server */
   unsigned unanswered; /* client: records sent since then */
+  uint16_t con_mid;    /* client: the first CON sent since then, */
+  uint8_t con_sends;   /* and how often it went */
   uint8_t nq;
   uint16_t qlen[QUEUE_MAX];
   uint8_t *q[QUEUE_MAX];
@@ -564,6 +568,22 @@ static bool stale(struct sess *s, uint64_t now)
   return s->unanswered >= STALE_SENDS && now - s->last_rx >= STALE_MS;
 }
 
+/* Sooner, and whatever the transmission parameters: the first CON sent
+ * since the server's last record goes a third time, so its first
+ * retransmission went unanswered too (RFC 7252 §4.2). Other messages
+ * sent meanwhile do not reset the count. */
+static bool retried(struct sess *s, const uint8_t *m, size_t len)
+{
+  if (s->unanswered == 0)
+    s->con_sends = 0;
+  if (len < 4 || (m[0] & 0x30) != 0) /* CON is type 0 */
+    return false;
+  uint16_t mid = (uint16_t)(m[2] << 8 | m[3]);
+  if (s->con_sends == 0)
+    s->con_mid = mid;
+  return mid == s->con_mid && ++s->con_sends >= 3;
+}
+
 static int dtls_out_commit(struct ck__ep *base, const struct ck_addr *to,
                            size_t len)
 {
@@ -571,7 +591,8 @@ static int dtls_out_commit(struct ck__ep *base, const struct ck_addr *to,
   struct sess *s = find(ep, to);
   uint64_t now = ck__loop_now(&base->ctx->loop);
   int rc = CK_ENOTFOUND;
-  if (s && !ep->server && s->state == S_OPEN && stale(s, now)) {
+  if (s && !ep->server && s->state == S_OPEN &&
+      (retried(s, ep->plain, len) || stale(s, now))) {
     ck__tls_bye(s->tls);
     sess_end(s, 0);
   }

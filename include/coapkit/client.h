@@ -10,6 +10,18 @@
  * response window closes. The call handle is valid until that final
  * callback returns.
  *
+ * An observation outlives a server that restarts and forgets it (RFC
+ * 7641 §3.3.1): when the Max-Age of the latest notification (60 s
+ * without the option) has run out, and 2 s more, with no newer one, the
+ * request goes out again with the same token. Its answer reaches the
+ * callback as the current state (has_observe set), whatever its sequence
+ * number, since a restarted server numbers afresh; later notifications
+ * are ordered from there, and none is delivered twice. A
+ * re-registration that gets no answer (a timeout, an ICMP error: the
+ * server is still down) is tried again 2, 4, 8, 16 and 32 s later before
+ * the call ends with that error; an error response to it (4.04, 5.03
+ * ...) ends the call, with that response in the final callback.
+ *
  * Large bodies are moved block-wise automatically: uploads with Block1
  * (retrying with smaller blocks on 4.13), downloads with Block2, and the
  * callback sees the whole body.
@@ -91,7 +103,8 @@ struct ck_client_request {
                           * only uri and the client's settings count */
   const char *uri;       /* coap://host[:port]/path?query */
   bool non;              /* send as NON instead of CON */
-  bool observe;          /* register an observation (GET, FETCH) */
+  bool observe;          /* register an observation (GET, FETCH); it
+                          * registers again by itself (see above) */
   const void *payload;
   size_t payload_len;
   bool has_content_format; /* false: no Content-Format option */
