@@ -6,9 +6,10 @@
  * with ck_builder as a template the engine sends for every request, each
  * with its own Message ID and token (with --basic-auth, one such template per
  * connection, each with its own credentials), starts the threads, and
- * hands their merged counters to the report. The command line is coap_bench_opts.c, the load
- * itself coap_bench_run.c, the latency histogram coap_bench_hist.c and the
- * output coap_bench_report.c. Only the public API of libcoapkit is used.
+ * hands their merged counters to the report. The command line is
+ * coap_bench_opts.c, the load itself coap_bench_run.c, the latency
+ * histogram coap_bench_hist.c and the output coap_bench_report.c. Only the
+ * public API of libcoapkit is used.
  */
 #include <errno.h>
 #include <netdb.h>

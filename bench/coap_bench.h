@@ -141,13 +141,13 @@ void bench_engine_free(struct bench_thread *t);
 
 #define BENCH_PROG        "coap-bench"
 #define BENCH_MAX_CONNS   100000u
-/* --pipeline: requests in flight per socket; connections times pipeline
- * is capped by BENCH_MAX_CONNS too. */
-#define BENCH_MAX_PIPELINE 64u
 #define BENCH_MAX_THREADS 256u
 #define BENCH_MAX_OBSERVE 64u
 #define BENCH_MAX_PAYLOAD 60000u
 #define BENCH_MAX_URI     8000u
+/* --pipeline: requests in flight per socket; connections times pipeline
+ * is capped by BENCH_MAX_CONNS too. */
+#define BENCH_MAX_PIPELINE 64u
 /* --basic-auth: the template's length, and what all the connections'
  * own requests may take together. */
 #define BENCH_MAX_AUTH      1024u

@@ -81,6 +81,8 @@ struct slot {
   uint64_t t_ns; /* when sent (waiting) or when to retry (back-off) */
   uint32_t token;
   uint16_t mid;
+  uint16_t ack_mid; /* the last CON acknowledged for it, to ACK a repeat */
+  bool ack_valid;
   uint8_t state;
   uint8_t hdr[HDR_LEN]; /* header and token as sent */
 };
@@ -90,8 +92,6 @@ struct conn {
   struct slot *staged, **staged_tail;
   struct conn *dirty_next; /* in the engine's list of connections to flush */
   bool dirty;
-  bool ack_valid;
-  uint16_t ack_mid;   /* the last CON we acknowledged, to ACK a repeat */
   uint16_t mid;       /* the next Message ID */
   unsigned busy;      /* slots staged or waiting for an answer */
   uint32_t mids_used; /* Message IDs used on this socket */
@@ -220,7 +220,8 @@ static int open_sock(struct bench_engine *e, struct conn *c)
   c->fd = fd;
   c->mid = (uint16_t)rnd32(e);
   c->mids_used = 0;
-  c->ack_valid = false;
+  for (unsigned i = 0; i < e->nslots; i++)
+    c->slots[i].ack_valid = false;
   return 0;
 }
 
@@ -496,7 +497,11 @@ static void on_message(struct bench_engine *e, struct conn *c,
   }
   struct slot *s = find_token(e, c, m);
   if (m->type == CK_TYPE_CON) {
-    bool repeat = c->ack_valid && c->ack_mid == m->mid;
+    /* The slot has moved on to a new token by the time a separate
+     * response is repeated, so a repeat is known by Message ID. */
+    bool repeat = false;
+    for (unsigned i = 0; i < e->nslots && !repeat; i++)
+      repeat = c->slots[i].ack_valid && c->slots[i].ack_mid == m->mid;
     if (s == NULL && !repeat) {
       /* RFC 7252 §5.3.2: reject a response we cannot match. */
       send_empty(c, CK_TYPE_RST, m->mid);
@@ -504,8 +509,10 @@ static void on_message(struct bench_engine *e, struct conn *c,
       /* Acknowledge it, and again if the server repeats it because our
        * ACK was lost; a repeat is not counted twice. */
       send_empty(c, CK_TYPE_ACK, m->mid);
-      c->ack_valid = true;
-      c->ack_mid = m->mid;
+      if (s != NULL) {
+        s->ack_valid = true;
+        s->ack_mid = m->mid;
+      }
     }
     if (repeat)
       return;
@@ -532,8 +539,7 @@ static void on_message(struct bench_engine *e, struct conn *c,
 
 /* Handles one datagram of n bytes (more than RX_CAP: truncated). */
 static void on_datagram(struct bench_engine *e, struct conn *c,
-                        const uint8_t *buf, size_t n, bool trunc,
-                        uint64_t now)
+                        const uint8_t *buf, size_t n, bool trunc, uint64_t now)
 {
   /* Even an empty ACK or a malformed datagram shows that the server is
    * there, which is all the reachability check asks. */
@@ -739,8 +745,8 @@ static int alloc_engine(struct bench_engine *e, const struct bench_cfg *cfg)
   for (unsigned i = 0; i < e->rx_batch; i++) {
     e->rx_iov[i] = (struct iovec){.iov_base = e->rx_buf + (size_t)i * RX_CAP,
                                   .iov_len = RX_CAP};
-    e->rx[i].msg_hdr = (struct msghdr){.msg_iov = &e->rx_iov[i],
-                                       .msg_iovlen = 1};
+    e->rx[i].msg_hdr =
+        (struct msghdr){.msg_iov = &e->rx_iov[i], .msg_iovlen = 1};
   }
   return 0;
 }

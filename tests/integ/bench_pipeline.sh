@@ -38,7 +38,10 @@ trap 'exit 1' INT TERM
 fail() {
   echo "FAIL: $*"
   [ -n "$OUT" ] && printf '%s\n' "--- output:" "$OUT"
-  [ -s "$T/coapd.log" ] && printf '%s\n' "--- coapd:" "$(tail -n 5 "$T/coapd.log")"
+  if [ -s "$T/coapd.log" ]; then
+    echo "--- coapd:"
+    tail -n 5 "$T/coapd.log"
+  fi
   exit 1
 }
 
