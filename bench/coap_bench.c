@@ -3,12 +3,13 @@
  *
  * This file is the tool's front: it parses the URI (ck_uri_parse, its
  * options from ck_uri_opts), resolves the host, builds the request once
- * with ck_builder as a template whose Message ID and token the engine
- * rewrites for every send (with --basic-auth, one such template per
+ * with ck_builder as a template the engine sends for every request, each
+ * with its own Message ID and token (with --basic-auth, one such template per
  * connection, each with its own credentials), starts the threads, and
- * hands their merged counters to the report. The command line is coap_bench_opts.c, the load
- * itself coap_bench_run.c, the latency histogram coap_bench_hist.c and the
- * output coap_bench_report.c. Only the public API of libcoapkit is used.
+ * hands their merged counters to the report. The command line is
+ * coap_bench_opts.c, the load itself coap_bench_run.c, the latency
+ * histogram coap_bench_hist.c and the output coap_bench_report.c. Only the
+ * public API of libcoapkit is used.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -239,11 +240,14 @@ static int run(const struct bench_args *a, const struct bench_cfg *cfg,
     }
   }
   if (!a->json) {
-    printf(BENCH_PROG ": %s %s %s (%s)%s, %u connection%s, %u thread%s, "
+    char pipe[48] = "";
+    if (a->pipeline > 1)
+      snprintf(pipe, sizeof pipe, " x %u in flight", a->pipeline);
+    printf(BENCH_PROG ": %s %s %s (%s)%s, %u connection%s%s, %u thread%s, "
                       "%g s\n",
            a->non ? "NON" : "CON", ck_code_name(a->method), a->uri, peer,
            a->observe ? " observed" : "", a->conns, a->conns == 1 ? "" : "s",
-           nthreads, nthreads == 1 ? "" : "s", a->warmup + a->duration);
+           pipe, nthreads, nthreads == 1 ? "" : "s", a->warmup + a->duration);
     fflush(stdout);
   }
   g_shared = sh;
@@ -288,6 +292,7 @@ out:
 int main(int argc, char **argv)
 {
   struct bench_args a = {.conns = 64,
+                         .pipeline = 1,
                          .threads = 1,
                          .timeout_ms = 2000,
                          .duration = 10,
@@ -314,8 +319,10 @@ int main(int argc, char **argv)
                            "coap://",
                            a.uri);
 
-  struct bench_cfg cfg = {
-      .observe = a.observe != 0, .timeout_ms = a.timeout_ms, .non = a.non};
+  struct bench_cfg cfg = {.observe = a.observe != 0,
+                          .timeout_ms = a.timeout_ms,
+                          .non = a.non,
+                          .pipeline = a.pipeline};
   char peer[NI_MAXHOST + 16];
   rc = resolve(&u, &cfg, peer, sizeof peer);
   if (rc != 0)

@@ -4,8 +4,9 @@
  *
  * The tool is five small files: coap_bench.c builds the request once and
  * runs the threads; coap_bench_opts.c is the option table, the parser and
- * --help; coap_bench_run.c is the epoll loop that keeps one request in
- * flight per connection; coap_bench_hist.c is a fixed-size log-linear
+ * --help; coap_bench_run.c is the epoll loop that keeps --pipeline
+ * requests in flight per connection, batched per socket;
+ * coap_bench_hist.c is a fixed-size log-linear
  * histogram, so that recording a latency never allocates;
  * coap_bench_report.c prints the results.
  */
@@ -53,6 +54,7 @@ struct bench_cfg {
   bool observe; /* observe the URI instead of requesting it */
   unsigned timeout_ms;
   bool non;
+  unsigned pipeline; /* requests in flight per connection (socket) */
   /* The request as sent, with a 4-byte token. Its Message ID (bytes 2-3)
    * and token (bytes 4-7) are rewritten for every send. */
   const uint8_t *req;
@@ -62,9 +64,9 @@ struct bench_cfg {
   size_t dereg_len;
   /* With --basic-auth, each connection's own request instead of req:
    * connection k's is conn_lens[k] bytes at conn_reqs + k * conn_stride.
-   * The thread that owns connection k rewrites its Message ID and token
-   * in place, so no two threads write the same bytes. NULL otherwise. */
-  uint8_t *conn_reqs;
+   * Read only: each slot sends its own Message ID and token from a copy
+   * of the first 8 bytes. NULL otherwise. */
+  const uint8_t *conn_reqs;
   size_t conn_stride;
   const size_t *conn_lens;
 };
@@ -143,6 +145,9 @@ void bench_engine_free(struct bench_thread *t);
 #define BENCH_MAX_OBSERVE 64u
 #define BENCH_MAX_PAYLOAD 60000u
 #define BENCH_MAX_URI     8000u
+/* --pipeline: requests in flight per socket; connections times pipeline
+ * is capped by BENCH_MAX_CONNS too. */
+#define BENCH_MAX_PIPELINE 64u
 /* --basic-auth: the template's length, and what all the connections'
  * own requests may take together. */
 #define BENCH_MAX_AUTH      1024u
@@ -151,6 +156,7 @@ void bench_engine_free(struct bench_thread *t);
 /* The command line, as parsed; see coap_bench_opts.c. */
 struct bench_args {
   unsigned conns;
+  unsigned pipeline;
   unsigned threads;
   unsigned observe;
   unsigned timeout_ms;

@@ -101,6 +101,7 @@ static void print_machine(const struct bench_args *a,
   kv_u(&o, "stray", t->stray);
   kv_u(&o, "inflight", t->inflight);
   kv_u(&o, "conns", a->conns);
+  kv_u(&o, "pipeline", a->pipeline);
   kv_u(&o, "threads", threads);
   kv_f(&o, "duration_s", r->dur_s, 2);
   kv_f(&o, "cpu_us_per_req", r->cpu_per_req, 2);
