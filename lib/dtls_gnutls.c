@@ -45,6 +45,8 @@ struct ck__tls_creds {
 struct ck__tls {
   gnutls_session_t s;
   bool unknown_id; /* server: the PSK lookup knew no such identity */
+  bool enc_hs;     /* the datagram just pulled has an encrypted
+                    * handshake record (a Finished) */
   struct ck__tls_creds *cr;
   const struct ck__tls_io *io;
   void *io_ptr;
@@ -72,8 +74,17 @@ static ssize_t pull_fn(gnutls_transport_ptr_t p, void *data, size_t len)
 {
   struct ck__tls *t = p;
   ssize_t n = t->io->pull(t->io_ptr, data, len);
-  if (n < 0)
+  if (n < 0) {
     gnutls_transport_set_errno(t->s, EAGAIN);
+    return n;
+  }
+  /* RFC 6347 §4.1: records one after another, 13-byte headers; type 22
+   * (handshake) at an epoch above 0 is the Finished. */
+  const uint8_t *b = data;
+  for (size_t off = 0; off + 13 <= (size_t)n;
+       off += 13 + ((size_t)b[off + 11] << 8 | b[off + 12]))
+    if (b[off] == 22 && (b[off + 3] | b[off + 4]))
+      t->enc_hs = true;
   return n;
 }
 
@@ -440,6 +451,8 @@ static int map_error(struct ck__tls *t, int e)
 int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms)
 {
   gnutls_session_t s = t->s;
+  unsigned discarded = gnutls_record_get_discarded(s);
+  t->enc_hs = false;
   int e = gnutls_handshake(s);
   if (e == GNUTLS_E_SUCCESS)
     return 1;
@@ -449,7 +462,10 @@ int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms)
      * (RFC 6347 §4.1.2.7) and would wait out the handshake's time; the
      * key differs, so say so at once with decrypt_error (RFC 4279 §2),
      * which the client can tell from silence. */
-    if (t->cr->server && kx_is_psk(s) && gnutls_record_get_discarded(s) > 0 &&
+    /* Only a Finished that did not decrypt says so: a datagram the
+     * network duplicated is discarded too (a replay), and is no sign. */
+    if (t->cr->server && kx_is_psk(s) && t->enc_hs &&
+        gnutls_record_get_discarded(s) > discarded &&
         gnutls_handshake_get_last_in(s) ==
             GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE) {
       (void)gnutls_alert_send(s, GNUTLS_AL_FATAL,
