@@ -302,14 +302,17 @@ static void take_over(struct sess *s)
 {
   struct ck__rec_keys k;
   if (!s->ep->ciphers || !s->tls || s->state != S_OPEN ||
-      ck__tls_more(s->tls) || ck__tls_export(s->tls, &k) < 0)
+      ck__tls_more(s->tls))
     return;
-  ck__rec_init(&s->rec, &k);
+  bool ok = ck__tls_export(s->tls, &k) == 0;
+  if (ok) {
+    ck__rec_init(&s->rec, &k);
+    ck__tls_free(s->tls);
+    s->tls = NULL;
+  }
   volatile uint8_t *p = (volatile uint8_t *)&k;
   for (size_t i = 0; i < sizeof k; i++)
     p[i] = 0;
-  ck__tls_free(s->tls);
-  s->tls = NULL;
 }
 
 /* --- sessions --- */
@@ -546,7 +549,10 @@ static void own_records(struct sess *s, const struct ck_addr *from,
         ck__input(&ep->ep, from, ep->dec, (size_t)n, false);
     } else if (type == CT_ALERT && n >= 2 &&
                (ep->dec[0] != AL_WARNING || ep->dec[1] == AL_CLOSE_NOTIFY)) {
-      /* close_notify or a fatal alert: the peer is gone. */
+      /* close_notify or a fatal alert: the peer is gone. A close_notify
+       * is answered with ours (RFC 5246 §7.2.1). */
+      if (ep->dec[0] == AL_WARNING)
+        sess_bye(s);
       sess_end(s, 0);
       return;
     } else {
