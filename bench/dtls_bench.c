@@ -10,6 +10,10 @@
  *     handshake and a GET and keep their session open; the server's
  *     resident memory (/proc/PID/status, VmRSS) is read before and
  *     after, and the difference divided by the sessions that are up.
+ *  3. Requests per second over those established sessions: a closed
+ *     loop of CONCURRENCY x 4 GETs in flight, each new one on the next
+ *     session in turn, so every session is used, for SECONDS; and the
+ *     server's CPU time (/proc/PID/stat) per request.
  *
  * Output is one "key value" line per figure, for scripts.
  *
@@ -21,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <coapkit/coapkit.h>
 
@@ -80,6 +85,94 @@ static long rss_kb(long pid)
       break;
   fclose(f);
   return kb;
+}
+
+/* The server's user + system CPU time in microseconds, or -1. */
+static double cpu_us(long pid)
+{
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* Fields 14 and 15 (utime, stime) follow the ')' closing the name. */
+  char *p = strrchr(buf, ')');
+  unsigned long ut, st;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                   &ut, &st) != 2)
+    return -1;
+  return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Another GET on an established session's client. */
+static int again(struct slot *s)
+{
+  s->done = false;
+  s->err = 0;
+  struct ck_client_request req;
+  ck_client_request_init(&req, CK_GET, uri);
+  return ck_client_send(s->client, &req, on_answer, s, NULL);
+}
+
+/* 3: requests per second over the sessions that are up in ss. */
+static void requests(struct slot *ss, long n, long conc, double secs,
+                     long pid)
+{
+  long window = conc * 4 < n ? conc * 4 : n;
+  long *busy = calloc((size_t)window, sizeof *busy);
+  if (!busy || window < 1) {
+    free(busy);
+    return;
+  }
+  long next = 0, live = 0;
+  /* The next session that is up, in turn. */
+  for (long w = 0; w < window; w++) {
+    long tries = 0;
+    while (tries++ < n && (ss[next].err || !ss[next].done))
+      next = (next + 1) % n;
+    if (again(&ss[next]) < 0)
+      break;
+    busy[live++] = next;
+    next = (next + 1) % n;
+  }
+  unsigned long ok = 0, failed = 0;
+  double c0 = pid ? cpu_us(pid) : -1;
+  double t0 = now_s(), end = t0 + secs;
+  while (now_s() < end && live > 0) {
+    ck_ctx_process(ctx, 5);
+    for (long w = 0; w < live; w++) {
+      struct slot *s = &ss[busy[w]];
+      if (!s->done)
+        continue;
+      if (s->err == 0)
+        ok++;
+      else
+        failed++;
+      long tries = 0;
+      while (tries++ < n && (ss[next].err || !ss[next].done))
+        next = (next + 1) % n;
+      if (again(&ss[next]) < 0) {
+        busy[w] = busy[--live];
+        continue;
+      }
+      busy[w] = next;
+      next = (next + 1) % n;
+    }
+  }
+  double took = now_s() - t0;
+  double c1 = pid ? cpu_us(pid) : -1;
+  /* Let the last answers come in before the sessions are closed. */
+  double settle = now_s() + 1;
+  while (now_s() < settle)
+    ck_ctx_process(ctx, 20);
+  printf("requests %lu\nrequest_failures %lu\nrequests_per_s %.0f\n", ok,
+         failed, (double)ok / took);
+  if (c0 >= 0 && c1 >= 0 && ok > 0)
+    printf("server_cpu_us_per_request %.2f\n", (c1 - c0) / (double)ok);
+  free(busy);
 }
 
 static int usage(void)
@@ -220,6 +313,8 @@ int main(int argc, char **argv)
       printf("server_rss_before_kb %ld\nserver_rss_after_kb %ld\n"
              "bytes_per_session %.0f\n",
              before, after, (double)(after - before) * 1024.0 / (double)up);
+    fflush(stdout);
+    requests(ss, started, conc, secs, pid);
     for (long i = 0; i < started; i++)
       ck_client_free(ss[i].client);
     free(ss);

@@ -3,8 +3,10 @@
 # registry) and libcoap's coap-server-gnutls -k on loopback, each driven
 # by coap-dtls-bench in the same run: full PSK handshakes per second
 # (CONC at a time, SECONDS), then the server's memory per established
-# session with SESSIONS sessions open. Machine-readable lines start with
-# "bench dtls"; the last one gives the ratios.
+# session with SESSIONS sessions open, then requests per second over
+# those sessions (CONC x 4 in flight, each on the next session in turn,
+# SECONDS) with the server's CPU time per request. Machine-readable
+# lines start with "bench dtls"; the last one gives the ratios.
 #
 # Usage: dtls_compare.sh COAPD COAP_DTLS_BENCH [SECONDS] [SESSIONS] [CONC]
 set -eu
@@ -49,10 +51,12 @@ run() {
     END {
       printf "bench dtls server=%s handshakes_per_s=%s handshake_failures=%s " \
         "sessions_up=%s sessions_failed=%s rss_before_kb=%s rss_after_kb=%s " \
-        "bytes_per_session=%s\n", name, v["handshakes_per_s"],
+        "bytes_per_session=%s requests_per_s=%s request_failures=%s " \
+        "server_cpu_us_per_request=%s\n", name, v["handshakes_per_s"],
         v["handshake_failures"], v["sessions_up"], v["sessions_failed"],
         v["server_rss_before_kb"], v["server_rss_after_kb"],
-        v["bytes_per_session"]
+        v["bytes_per_session"], v["requests_per_s"], v["request_failures"],
+        v["server_cpu_us_per_request"]
     }'
 }
 
@@ -67,6 +71,9 @@ printf '%s\n%s\n' "$A" "$B" | awk '
       v[1, "handshakes_per_s"] / v[2, "handshakes_per_s"] : 0
     mem = v[1, "bytes_per_session"] > 0 ? \
       v[2, "bytes_per_session"] / v[1, "bytes_per_session"] : 0
+    rq = v[2, "requests_per_s"] > 0 ? \
+      v[1, "requests_per_s"] / v[2, "requests_per_s"] : 0
     printf "bench dtls ratio handshakes_per_s=%.2fx " \
-      "libcoap_bytes_per_session_over_coapd=%.2fx\n", hs, mem
+      "libcoap_bytes_per_session_over_coapd=%.2fx requests_per_s=%.2fx\n",
+      hs, mem, rq
   }'

@@ -29,6 +29,15 @@
  * session offers the last one's ticket, so that a server with session
  * tickets (RFC 5077) resumes it without a full handshake.
  *
+ * A server session with an AEAD suite (AES-GCM, AES-CCM, AES-CCM-8:
+ * what CoAP devices use) keeps GnuTLS only for its handshake: once the
+ * client's first application record shows that it has our last flight
+ * (RFC 6347 §4.2.4: until then a lost Finished must be sent again), or
+ * at once after a resumption, where the client's Finished came last,
+ * its record state is taken out, the GnuTLS session freed, and
+ * dtls_rec.c runs its records: about 10 KB less per session. Other
+ * suites and every client session stay with GnuTLS.
+ *
  * Each session has one timer: the handshake's retransmissions
  * (gnutls_dtls_get_timeout), then idle expiry, then the deferred report
  * of a failure. GnuTLS itself is behind dtls_gnutls.c. */
@@ -48,6 +57,14 @@
  * fits; the record stays under CK__DTLS_MTU). */
 enum { QUEUE_MAX = 8, PLAIN_MAX = 1280, BUCKETS_MIN = 64, READ_MAX = 256 };
 
+/* Initialised ciphers a server keeps for its busiest sessions
+ * (dtls_rec.c); each is a few kilobytes, an idle session's keys about
+ * 100 bytes. */
+enum { CIPHER_CACHE = 64 };
+
+/* Record content types (RFC 5246 §6.2.1) and the close_notify alert. */
+enum { CT_ALERT = 21, CT_APP = 23, AL_WARNING = 1, AL_CLOSE_NOTIFY = 0 };
+
 enum sess_state {
   S_IDLE,      /* client: no handshake yet, or closed */
   S_HANDSHAKE, /* the handshake runs */
@@ -60,7 +77,8 @@ struct sess {
   struct dtls_ep *ep;
   struct sess *hnext;
   struct ck_addr peer;
-  struct ck__tls *tls;
+  struct ck__tls *tls; /* NULL once rec runs the records */
+  struct ck__rec rec;  /* server: the own record layer, when !tls */
   enum sess_state state;
   bool opened; /* server: a handshake completed (it may have observers) */
   int report;        /* client: an error to report from the timer */
@@ -94,7 +112,9 @@ struct dtls_ep {
   uint32_t max_sessions, idle_ms, handshake_ms;
   struct sess **buckets;
   size_t nbuckets, count;
+  struct ck__rec_cache *ciphers; /* server */
   uint8_t plain[CK__DGRAM_MAX];
+  uint8_t enc[CK__DGRAM_MAX];
   uint8_t rbuf[CK__DGRAM_MAX];
   uint8_t dec[CK__DGRAM_MAX];
 };
@@ -168,6 +188,8 @@ static void sess_free(struct sess *s)
     ep->full_logged = false;
   ck__timer_stop(&ep->ep.ctx->loop, &s->timer);
   ck__tls_free(s->tls);
+  if (ep->ciphers)
+    ck__rec_close(ep->ciphers, &s->rec);
   unqueue(s);
   free(s->name);
   free(s->ticket);
@@ -246,6 +268,57 @@ static int none_pending(void *p)
 static const struct ck__tls_io cookie_io = {cookie_push, none_pull,
                                             none_pending};
 
+/* --- the records of an open session --- */
+
+/* Server: one record of type through dtls_rec.c. */
+static int own_send(struct sess *s, uint8_t type, const uint8_t *buf,
+                    size_t len)
+{
+  struct dtls_ep *ep = s->ep;
+  int n = ck__rec_seal(ep->ciphers, &s->rec, type, buf, len, ep->enc,
+                       sizeof ep->enc);
+  if (n < 0)
+    return n;
+  return send_to(ep, &s->peer, ep->enc, (size_t)n) < 0 ? CK_ESYS : 0;
+}
+
+static int sess_send(struct sess *s, const uint8_t *buf, size_t len)
+{
+  if (s->tls)
+    return ck__tls_send(s->tls, buf, len);
+  return own_send(s, CT_APP, buf, len);
+}
+
+/* close_notify (RFC 5246 §7.2.1), best effort. */
+static void sess_bye(struct sess *s)
+{
+  static const uint8_t bye[2] = {AL_WARNING, AL_CLOSE_NOTIFY};
+  if (s->tls)
+    ck__tls_bye(s->tls);
+  else
+    (void)own_send(s, CT_ALERT, bye, sizeof bye);
+}
+
+/* Server: the records go to dtls_rec.c and the GnuTLS session is freed,
+ * when its suite is one dtls_rec.c runs and GnuTLS holds no decrypted
+ * record back. */
+static void take_over(struct sess *s)
+{
+  struct ck__rec_keys k;
+  if (!s->ep->ciphers || !s->tls || s->state != S_OPEN ||
+      ck__tls_more(s->tls))
+    return;
+  bool ok = ck__tls_export(s->tls, &k) == 0;
+  if (ok) {
+    ck__rec_init(&s->rec, &k);
+    ck__tls_free(s->tls);
+    s->tls = NULL;
+  }
+  volatile uint8_t *p = (volatile uint8_t *)&k;
+  for (size_t i = 0; i < sizeof k; i++)
+    p[i] = 0;
+}
+
 /* --- sessions --- */
 
 static void on_timer(struct ck__timer *t);
@@ -257,6 +330,7 @@ static struct sess *sess_new(struct dtls_ep *ep, const struct ck_addr *peer)
     return NULL;
   s->ep = ep;
   s->peer = *peer;
+  s->rec.slot = -1;
   grow(ep);
   struct sess **b = bucket(ep, peer);
   s->hnext = *b;
@@ -274,6 +348,8 @@ static void sess_end(struct sess *s, int err)
   struct dtls_ep *ep = s->ep;
   ck__tls_free(s->tls);
   s->tls = NULL;
+  if (ep->ciphers)
+    ck__rec_close(ep->ciphers, &s->rec);
   s->in = NULL;
   unqueue(s);
   s->mode = CK_SECURITY_NONE;
@@ -344,6 +420,10 @@ static void advance(struct sess *s)
   }
   send_queued(s);
   ck__timer_start(loop, &s->timer, ep->idle_ms, on_timer);
+  /* After a resumption the client's Finished came last: nothing of
+   * ours can need sending again. */
+  if (ep->server && ck__tls_resumed(s->tls))
+    take_over(s);
 }
 
 static int start(struct sess *s, const void *cookie_state)
@@ -402,7 +482,7 @@ static void on_timer(struct ck__timer *t)
       return;
     }
     stats(ep)->expired++;
-    ck__tls_bye(s->tls);
+    sess_bye(s);
     sess_end(s, 0);
     return;
   }
@@ -454,16 +534,56 @@ static struct sess *accept_peer(struct dtls_ep *ep, struct sess *old,
   return s;
 }
 
+/* Server: the records of a session dtls_rec.c runs. */
+static void own_records(struct sess *s, const struct ck_addr *from,
+                        const uint8_t *buf, size_t len)
+{
+  struct dtls_ep *ep = s->ep;
+  size_t off = 0;
+  for (int i = 0; i < 16 && s->state == S_OPEN; i++) {
+    uint8_t type = 0;
+    int n = ck__rec_open(ep->ciphers, &s->rec, buf, len, &off, &type,
+                         ep->dec, sizeof ep->dec);
+    if (n == CK_EMSG_SHORT)
+      break;
+    if (n < 0) {
+      stats(ep)->records_dropped++;
+    } else if (type == CT_APP) {
+      if (n > 0)
+        ck__input(&ep->ep, from, ep->dec, (size_t)n, false);
+    } else if (type == CT_ALERT && n >= 2 &&
+               (ep->dec[0] != AL_WARNING || ep->dec[1] == AL_CLOSE_NOTIFY)) {
+      /* close_notify or a fatal alert: the peer is gone. A close_notify
+       * is answered with ours (RFC 5246 §7.2.1). */
+      if (ep->dec[0] == AL_WARNING)
+        sess_bye(s);
+      sess_end(s, 0);
+      return;
+    } else {
+      /* A handshake record of this epoch (a Finished sent again, a
+       * renegotiation, which RFC 7925 §17 rules out) or another alert. */
+      stats(ep)->records_dropped++;
+    }
+  }
+}
+
 static void records(struct sess *s, const struct ck_addr *from)
 {
   struct dtls_ep *ep = s->ep;
   s->last_active = ck__loop_now(&ep->ep.ctx->loop);
   s->last_rx = s->last_active;
   s->unanswered = 0;
+  if (!s->tls) {
+    own_records(s, from, s->in, s->in_len);
+    s->in = NULL;
+    return;
+  }
+  bool app = false;
   /* A datagram may carry several records; a bounded number is read. */
   for (int i = 0; i < 16; i++) {
     int n = ck__tls_recv(s->tls, ep->dec, sizeof ep->dec);
     if (n > 0) {
+      app = true;
       /* ck__input may send on this session (an ACK, a response) but
        * frees nothing of it: sessions end only from their timers, from
        * here, or from ck_client_disconnect(), which the client's rules
@@ -480,6 +600,10 @@ static void records(struct sess *s, const struct ck_addr *from)
       break;
   }
   s->in = NULL;
+  /* The client's application record shows it has our Finished, which
+   * we would otherwise have to send again (RFC 6347 §4.2.4). */
+  if (app && ep->server)
+    take_over(s);
 }
 
 void ck__dtls_input(struct ck__ep *base, const struct ck_addr *from,
@@ -597,7 +721,7 @@ static int dtls_out_commit(struct ck__ep *base, const struct ck_addr *to,
     sess_end(s, 0);
   }
   if (s && s->state == S_OPEN) {
-    rc = ck__tls_send(s->tls, ep->plain, len);
+    rc = sess_send(s, ep->plain, len);
     s->last_active = now;
     s->unanswered++;
   } else if (s && !ep->server) {
@@ -623,10 +747,11 @@ static void dtls_free(struct ck__ep *base)
     while (ep->buckets[i]) {
       struct sess *s = ep->buckets[i];
       if (s->state == S_OPEN)
-        ck__tls_bye(s->tls);
+        sess_bye(s);
       sess_free(s);
     }
   free(ep->buckets);
+  ck__rec_cache_free(ep->ciphers);
   if (ep->own_creds)
     ck__tls_creds_free(ep->cr);
   if (base->io.fd >= 0) {
@@ -663,6 +788,13 @@ int ck__dtls_open(struct ck_ctx *ctx, const struct ck_addr *addr,
   if (rc < 0) {
     if (!client)
       ck__tls_creds_free(cr);
+    return rc;
+  }
+  if (!client && (rc = ck__rec_cache_new(CIPHER_CACHE, &ep->ciphers)) < 0) {
+    close(fd);
+    free(ep->buckets);
+    free(ep);
+    ck__tls_creds_free(cr);
     return rc;
   }
   ep->nbuckets = BUCKETS_MIN;

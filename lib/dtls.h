@@ -95,6 +95,57 @@ void ck__tls_bye(struct ck__tls *t);
  * identity written into id (NUL-terminated, see ck_request_identity). */
 enum ck_security ck__tls_identity(struct ck__tls *t, char *id, size_t cap);
 
+/* An established session's record state (RFC 6347 §4.1), taken out of
+ * GnuTLS so that a server can free the GnuTLS session and run the
+ * record layer itself (dtls_rec.c): the suite's AEAD, each direction's
+ * key and implicit nonce (salt), the epoch, the next sequence number to
+ * send and the anti-replay window of what was received. */
+enum ck__aead {
+  CK__AEAD_NONE,
+  CK__AEAD_AES_128_GCM,
+  CK__AEAD_AES_256_GCM,
+  CK__AEAD_AES_128_CCM,
+  CK__AEAD_AES_256_CCM,
+  CK__AEAD_AES_128_CCM_8,
+  CK__AEAD_AES_256_CCM_8,
+  CK__AEAD_CHACHA20_POLY1305,
+};
+
+struct ck__rec_keys {
+  uint8_t aead; /* enum ck__aead */
+  uint8_t key_len, tag_len;
+  uint16_t epoch;
+  uint64_t wseq; /* the next record's 48-bit sequence number */
+  uint64_t rmax; /* the highest sequence number received */
+  uint64_t rwin; /* bit i: rmax - i was received (RFC 6347 §4.1.2.6) */
+  uint8_t wkey[32], rkey[32];
+  /* AES: the 4-byte salt; ChaCha20-Poly1305 (RFC 7905 §2): the 12-byte
+   * IV the sequence number is XORed into, with no explicit nonce. */
+  uint8_t wiv[12], riv[12];
+};
+
+/* Server, after the handshake: fills k when the suite is one dtls_rec.c
+ * runs (AES-GCM, AES-CCM, AES-CCM-8, ChaCha20-Poly1305; RFC 5288,
+ * RFC 6655, RFC 7905). Returns 0, or
+ * CK_ENOTFOUND for any other suite (the session stays with GnuTLS). */
+int ck__tls_export(struct ck__tls *t, struct ck__rec_keys *k);
+
+/* An initialised AEAD cipher (one key). new returns 0, CK_ENOMEM or
+ * CK_EDTLS. seal writes len bytes of ciphertext and tag_len of tag to
+ * out; open takes len bytes of ciphertext with its tag and writes the
+ * plaintext to out; both return the bytes written or CK_EDTLS (for
+ * open: the record does not authenticate). */
+struct ck__aead_hd;
+int ck__aead_new(enum ck__aead a, const uint8_t *key, size_t key_len,
+                 struct ck__aead_hd **out);
+void ck__aead_free(struct ck__aead_hd *h);
+int ck__aead_seal(struct ck__aead_hd *h, const uint8_t nonce[12],
+                  const uint8_t ad[13], size_t tag_len, const uint8_t *in,
+                  size_t len, uint8_t *out, size_t cap);
+int ck__aead_open(struct ck__aead_hd *h, const uint8_t nonce[12],
+                  const uint8_t ad[13], size_t tag_len, const uint8_t *in,
+                  size_t len, uint8_t *out, size_t cap);
+
 /* Stateless cookies (RFC 6347 §4.2.1). verify returns 0 when the
  * ClientHello in buf carries our cookie for peer, and fills state (of
  * CK__TLS_COOKIE_STATE bytes) for ck__tls_new; otherwise sends a
@@ -108,6 +159,39 @@ int ck__tls_cookie(struct ck__tls_creds *cr, const struct ck_addr *peer,
 /* The limits of the credentials' config, defaults filled in. */
 void ck__tls_limits(const struct ck__tls_creds *cr, uint32_t *max_sessions,
                     uint32_t *idle_ms, uint32_t *handshake_ms);
+
+/* --- dtls_rec.c --- */
+
+/* A session's record layer once GnuTLS is gone: its keys and its slot
+ * in the endpoint's cache of initialised ciphers (-1: none). */
+struct ck__rec {
+  struct ck__rec_keys k;
+  int16_t slot;
+};
+
+/* The cipher handles of the sessions in use, at most n of them, least
+ * recently used evicted: an idle session keeps only its raw keys. */
+struct ck__rec_cache;
+int ck__rec_cache_new(unsigned n, struct ck__rec_cache **out);
+void ck__rec_cache_free(struct ck__rec_cache *c);
+
+/* Takes r over from k; r's keys are wiped by ck__rec_close. */
+void ck__rec_init(struct ck__rec *r, const struct ck__rec_keys *k);
+void ck__rec_close(struct ck__rec_cache *c, struct ck__rec *r);
+
+/* Writes one record of type carrying len bytes of in to out. Returns its
+ * length, CK_ENOSPC, or another negative error. */
+int ck__rec_seal(struct ck__rec_cache *c, struct ck__rec *r, uint8_t type,
+                 const uint8_t *in, size_t len, uint8_t *out, size_t cap);
+
+/* Reads the record at *off of the datagram buf (len bytes) and moves
+ * *off past it. Returns the plaintext's length in out, with its type in
+ * *type; CK_ENOTFOUND for a record that is dropped (another epoch, a
+ * replay, one that does not authenticate, RFC 6347 §4.1.2.7), or
+ * CK_EMSG_SHORT when no whole record is left. */
+int ck__rec_open(struct ck__rec_cache *c, struct ck__rec *r,
+                 const uint8_t *buf, size_t len, size_t *off, uint8_t *type,
+                 uint8_t *out, size_t cap);
 
 /* --- dtls.c --- */
 

@@ -45,9 +45,16 @@ struct ck__tls_creds {
 struct ck__tls {
   gnutls_session_t s;
   bool unknown_id; /* server: the PSK lookup knew no such identity */
+  bool enc_hs;     /* the datagram just pulled has an encrypted
+                    * handshake record (a Finished) */
   struct ck__tls_creds *cr;
   const struct ck__tls_io *io;
   void *io_ptr;
+  /* Application records received through GnuTLS: the highest sequence
+   * number and the window below it, handed on by ck__tls_export so that
+   * none of them can be replayed afterwards. */
+  bool rseen;
+  uint64_t rmax, rwin;
 };
 
 /* RFC 7252 §9.1.3.1 makes TLS_PSK_WITH_AES_128_CCM_8 mandatory for
@@ -67,8 +74,17 @@ static ssize_t pull_fn(gnutls_transport_ptr_t p, void *data, size_t len)
 {
   struct ck__tls *t = p;
   ssize_t n = t->io->pull(t->io_ptr, data, len);
-  if (n < 0)
+  if (n < 0) {
     gnutls_transport_set_errno(t->s, EAGAIN);
+    return n;
+  }
+  /* RFC 6347 §4.1: records one after another, 13-byte headers; type 22
+   * (handshake) at an epoch above 0 is the Finished. */
+  const uint8_t *b = data;
+  for (size_t off = 0; off + 13 <= (size_t)n;
+       off += 13 + ((size_t)b[off + 11] << 8 | b[off + 12]))
+    if (b[off] == 22 && (b[off + 3] | b[off + 4]))
+      t->enc_hs = true;
   return n;
 }
 
@@ -435,6 +451,8 @@ static int map_error(struct ck__tls *t, int e)
 int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms)
 {
   gnutls_session_t s = t->s;
+  unsigned discarded = gnutls_record_get_discarded(s);
+  t->enc_hs = false;
   int e = gnutls_handshake(s);
   if (e == GNUTLS_E_SUCCESS)
     return 1;
@@ -444,7 +462,10 @@ int ck__tls_handshake(struct ck__tls *t, unsigned *next_ms)
      * (RFC 6347 §4.1.2.7) and would wait out the handshake's time; the
      * key differs, so say so at once with decrypt_error (RFC 4279 §2),
      * which the client can tell from silence. */
-    if (t->cr->server && kx_is_psk(s) && gnutls_record_get_discarded(s) > 0 &&
+    /* Only a Finished that did not decrypt says so: a datagram the
+     * network duplicated is discarded too (a replay), and is no sign. */
+    if (t->cr->server && kx_is_psk(s) && t->enc_hs &&
+        gnutls_record_get_discarded(s) > discarded &&
         gnutls_handshake_get_last_in(s) ==
             GNUTLS_HANDSHAKE_CLIENT_KEY_EXCHANGE) {
       (void)gnutls_alert_send(s, GNUTLS_AL_FATAL,
@@ -480,9 +501,27 @@ int ck__tls_timed_out(struct ck__tls *t)
   return map_error(t, GNUTLS_E_TIMEDOUT);
 }
 
+static void window_mark(struct ck__tls *t, const uint8_t seq[8])
+{
+  uint64_t q = 0;
+  for (int i = 2; i < 8; i++)
+    q = q << 8 | seq[i];
+  if (!t->rseen || q > t->rmax) {
+    uint64_t d = t->rseen ? q - t->rmax : 64;
+    t->rwin = (d >= 64 ? 0 : t->rwin << d) | 1;
+    t->rmax = q;
+    t->rseen = true;
+  } else if (t->rmax - q < 64) {
+    t->rwin |= (uint64_t)1 << (t->rmax - q);
+  }
+}
+
 int ck__tls_recv(struct ck__tls *t, uint8_t *buf, size_t cap)
 {
-  ssize_t n = gnutls_record_recv(t->s, buf, cap);
+  uint8_t seq[8];
+  ssize_t n = gnutls_record_recv_seq(t->s, buf, cap, seq);
+  if (n > 0)
+    window_mark(t, seq);
   if (n >= 0)
     return n == 0 ? CK_ERESET : (int)n;
   if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED)
@@ -586,4 +625,117 @@ int ck__tls_cookie(struct ck__tls_creds *cr, const struct ck_addr *peer,
   (void)gnutls_dtls_cookie_send(&cr->cookie_key, (void *)(uintptr_t)&peer->u,
                                 peer->len, ps, &tmp, push_fn);
   return CK_ENOTFOUND;
+}
+
+/* --- the record state, for dtls_rec.c --- */
+
+static const struct {
+  gnutls_cipher_algorithm_t g;
+  enum ck__aead a;
+  uint8_t key_len, tag_len;
+} AEADS[] = {
+    {GNUTLS_CIPHER_AES_128_GCM, CK__AEAD_AES_128_GCM, 16, 16},
+    {GNUTLS_CIPHER_AES_256_GCM, CK__AEAD_AES_256_GCM, 32, 16},
+    {GNUTLS_CIPHER_AES_128_CCM, CK__AEAD_AES_128_CCM, 16, 16},
+    {GNUTLS_CIPHER_AES_256_CCM, CK__AEAD_AES_256_CCM, 32, 16},
+    {GNUTLS_CIPHER_AES_128_CCM_8, CK__AEAD_AES_128_CCM_8, 16, 8},
+    {GNUTLS_CIPHER_AES_256_CCM_8, CK__AEAD_AES_256_CCM_8, 32, 8},
+    {GNUTLS_CIPHER_CHACHA20_POLY1305, CK__AEAD_CHACHA20_POLY1305, 32, 16},
+};
+
+static uint64_t seq48(const unsigned char b[8])
+{
+  uint64_t q = 0;
+  for (int i = 2; i < 8; i++)
+    q = q << 8 | b[i];
+  return q;
+}
+
+int ck__tls_export(struct ck__tls *t, struct ck__rec_keys *k)
+{
+  gnutls_cipher_algorithm_t c = gnutls_cipher_get(t->s);
+  unsigned i = 0;
+  while (i < sizeof AEADS / sizeof AEADS[0] && AEADS[i].g != c)
+    i++;
+  if (i == sizeof AEADS / sizeof AEADS[0])
+    return CK_ENOTFOUND;
+  memset(k, 0, sizeof *k);
+  k->aead = (uint8_t)AEADS[i].a;
+  k->key_len = AEADS[i].key_len;
+  k->tag_len = AEADS[i].tag_len;
+  /* RFC 5288 §3 / RFC 6655 §3: the implicit part of the nonce is the
+   * 4-byte "salt" GnuTLS keeps as the IV; the explicit part travels in
+   * each record. RFC 7905 §2: ChaCha20-Poly1305's IV is 12 bytes. For
+   * DTLS the sequence number's top two bytes are the epoch. */
+  size_t ivlen = k->aead == CK__AEAD_CHACHA20_POLY1305 ? 12 : 4;
+  for (unsigned dir = 0; dir < 2; dir++) {
+    gnutls_datum_t iv = {NULL, 0}, key = {NULL, 0};
+    unsigned char seq[8];
+    if (gnutls_record_get_state(t->s, dir, NULL, &iv, &key, seq) < 0 ||
+        key.size != k->key_len || iv.size < ivlen)
+      return CK_ENOTFOUND;
+    memcpy(dir ? k->rkey : k->wkey, key.data, key.size);
+    memcpy(dir ? k->riv : k->wiv, iv.data, ivlen);
+    if (!dir) {
+      k->epoch = (uint16_t)(seq[0] << 8 | seq[1]);
+      k->wseq = seq48(seq);
+    }
+  }
+  k->rmax = t->rseen ? t->rmax : 0;
+  k->rwin = t->rseen ? t->rwin : 0;
+  return 0;
+}
+
+struct ck__aead_hd {
+  gnutls_aead_cipher_hd_t h;
+};
+
+int ck__aead_new(enum ck__aead a, const uint8_t *key, size_t key_len,
+                 struct ck__aead_hd **out)
+{
+  unsigned i = 0;
+  while (i < sizeof AEADS / sizeof AEADS[0] && AEADS[i].a != a)
+    i++;
+  if (i == sizeof AEADS / sizeof AEADS[0] || key_len != AEADS[i].key_len)
+    return CK_EDTLS;
+  struct ck__aead_hd *h = malloc(sizeof *h);
+  if (!h)
+    return CK_ENOMEM;
+  gnutls_datum_t k = {(unsigned char *)(uintptr_t)key, (unsigned)key_len};
+  if (gnutls_aead_cipher_init(&h->h, AEADS[i].g, &k) < 0) {
+    free(h);
+    return CK_ENOMEM;
+  }
+  *out = h;
+  return 0;
+}
+
+void ck__aead_free(struct ck__aead_hd *h)
+{
+  if (!h)
+    return;
+  gnutls_aead_cipher_deinit(h->h);
+  free(h);
+}
+
+int ck__aead_seal(struct ck__aead_hd *h, const uint8_t nonce[12],
+                  const uint8_t ad[13], size_t tag_len, const uint8_t *in,
+                  size_t len, uint8_t *out, size_t cap)
+{
+  size_t n = cap;
+  if (gnutls_aead_cipher_encrypt(h->h, nonce, 12, ad, 13, tag_len, in, len,
+                                 out, &n) < 0)
+    return CK_EDTLS;
+  return (int)n;
+}
+
+int ck__aead_open(struct ck__aead_hd *h, const uint8_t nonce[12],
+                  const uint8_t ad[13], size_t tag_len, const uint8_t *in,
+                  size_t len, uint8_t *out, size_t cap)
+{
+  size_t n = cap;
+  if (gnutls_aead_cipher_decrypt(h->h, nonce, 12, ad, 13, tag_len, in, len,
+                                 out, &n) < 0)
+    return CK_EDTLS;
+  return (int)n;
 }
