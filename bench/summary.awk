@@ -74,6 +74,17 @@ $1 == "bench" && $2 == "dtls" && $3 ~ /^server=/ {
   d_up[v["server"]] = v["sessions_up"]
   if ("requests_per_s" in v)
     d_rps[v["server"]] = v["requests_per_s"]
+  if ("server_cpu_us_per_request" in v)
+    d_cpu[v["server"]] = v["server_cpu_us_per_request"]
+}
+
+$1 == "block2" && $2 ~ /^server=/ {
+  kv(2)
+  if (v["ok"] > 0) {
+    b2_wall[v["server"], v["client"]] = v["wall_s"]
+    b2_cpu[v["server"], v["client"]] = v["server_cpu_s"]
+    b2_size = v["size"]
+  }
 }
 
 $1 == "pubsub" && $2 ~ /^system=/ {
@@ -129,6 +140,20 @@ END {
       row("DTLS requests/s over established sessions", f0(d_rps["coapd"]),
         f0(d_rps["libcoap"]), "libcoap",
         f2(d_rps["coapd"] / d_rps["libcoap"]) "×")
+    if (d_cpu["coapd"] > 0 && d_cpu["libcoap"] > 0)
+      row("DTLS server CPU per request over established sessions",
+        f1(d_cpu["coapd"]) " µs", f1(d_cpu["libcoap"]) " µs", "libcoap",
+        f2(d_cpu["libcoap"] / d_cpu["coapd"]) "× less")
+  }
+  split("coap coap-client", b2c, " ")
+  for (i = 1; i <= 2; i++) {
+    c = b2c[i]
+    if (b2_cpu["coapkit", c] > 0 && b2_cpu["libcoap", c] > 0)
+      row("Block2 " f0(b2_size / 1048576) " MiB download with " c \
+        ": wall s, server CPU s", f2(b2_wall["coapkit", c]) " s, " \
+        f2(b2_cpu["coapkit", c]) " s", f2(b2_wall["libcoap", c]) " s, " \
+        f2(b2_cpu["libcoap", c]) " s", "libcoap coap-server",
+        f2(b2_cpu["libcoap", c] / b2_cpu["coapkit", c]) "× less CPU")
   }
   for (i = 1; i <= nps; i++) {
     k = ps_keys[i]
