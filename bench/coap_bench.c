@@ -316,6 +316,10 @@ int main(int argc, char **argv)
 
   struct bench_cfg cfg = {
       .observe = a.observe != 0, .timeout_ms = a.timeout_ms, .non = a.non};
+  if (a.rate != 0 && a.observe != 0)
+    return bench_usage_err("--rate: not with --observe");
+  if (a.rate != 0)
+    cfg.pace_ns = (uint64_t)a.conns * 1000000000u / a.rate;
   char peer[NI_MAXHOST + 16];
   rc = resolve(&u, &cfg, peer, sizeof peer);
   if (rc != 0)

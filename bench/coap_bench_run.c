@@ -20,7 +20,8 @@
  *
  * Requests are not retransmitted: every slot waits the same --timeout, so
  * the slots waiting form a FIFO ordered by deadline and expiring them is
- * O(1) per request. A slot whose socket reports an error waits a short
+ * O(1) per request. With --rate a slot waits the same pace after each
+ * answer or loss, another FIFO, before its next request. A slot whose socket reports an error waits a short
  * back-off, also a FIFO, before it tries again, so that a closed port does
  * not turn into a busy loop. Nothing here allocates once the run has
  * started.
@@ -49,6 +50,7 @@ enum slot_state {
   S_WAIT,      /* request sent; in the wait list */
   S_WAIT_SEP,  /* empty ACK received, separate response due; in the list */
   S_BACKOFF,   /* socket error; in the back-off list */
+  S_PACE,      /* --rate: waiting for its next turn; in the pace list */
   S_OBSERVING, /* observe mode: registered, receiving notifications */
   S_DONE,      /* observe mode: the server declined or ended it */
 };
@@ -89,6 +91,7 @@ struct bench_engine {
   struct conn *conns;
   struct slot wait;    /* sentinel of the FIFO of requests in flight */
   struct slot backoff; /* sentinel of the FIFO of slots backing off */
+  struct slot pace;    /* sentinel of the FIFO of slots pacing (--rate) */
   uint8_t *req;        /* this thread's copy of the templates */
   uint8_t *dereg;
   size_t rnd_pos;
@@ -218,6 +221,21 @@ static void to_backoff(struct bench_engine *e, struct slot *s, uint64_t now)
   list_push(&e->backoff, s);
 }
 
+static void send_req(struct bench_engine *e, struct slot *s);
+
+/* The slot's request ended: the next one goes now, or with --rate after
+ * the pace (every slot waits the same, so the list stays in order). */
+static void next_req(struct bench_engine *e, struct slot *s, uint64_t now)
+{
+  if (e->cfg->pace_ns == 0) {
+    send_req(e, s);
+    return;
+  }
+  s->state = S_PACE;
+  s->t_ns = now + e->cfg->pace_ns;
+  list_push(&e->pace, s);
+}
+
 /* Sends the slot's next request with a new Message ID and token. */
 static void send_req(struct bench_engine *e, struct slot *s)
 {
@@ -306,7 +324,7 @@ static void complete(struct bench_engine *e, struct slot *s,
     bench_hist_add(&st->lat, now - s->t_ns);
   }
   s->state = S_IDLE;
-  send_req(e, s);
+  next_req(e, s, now);
 }
 
 /* The request of c failed with a socket error: back off. */
@@ -337,7 +355,7 @@ static void on_ack(struct bench_engine *e, struct conn *c,
       return;
     }
     s->state = S_IDLE;
-    send_req(e, s);
+    next_req(e, s, now);
     return;
   }
   if (m->code == CK_CODE_EMPTY) {
@@ -459,10 +477,18 @@ static void expire(struct bench_engine *e, uint64_t now)
     if (s->t_ns >= e->sh->m0_ns)
       e->st->lost++;
     s->state = S_IDLE;
-    send_req(e, s);
+    next_req(e, s, now);
   }
   while (!list_empty(&e->backoff)) {
     struct slot *s = e->backoff.next;
+    if (s->t_ns > now)
+      break;
+    list_del(s);
+    s->state = S_IDLE;
+    send_req(e, s);
+  }
+  while (!list_empty(&e->pace)) {
+    struct slot *s = e->pace.next;
     if (s->t_ns > now)
       break;
     list_del(s);
@@ -504,6 +530,8 @@ static int next_wakeup(const struct bench_engine *e, uint64_t now)
     next = e->wait.next->t_ns + e->timeout_ns;
   if (!list_empty(&e->backoff) && e->backoff.next->t_ns < next)
     next = e->backoff.next->t_ns;
+  if (!list_empty(&e->pace) && e->pace.next->t_ns < next)
+    next = e->pace.next->t_ns;
   if (next <= now)
     return 0;
   uint64_t ms = (next - now + 999999) / 1000000;
@@ -538,8 +566,17 @@ void bench_engine_run(struct bench_thread *t)
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
     ;
   phase(e, bench_now_ns());
-  for (unsigned i = 0; i < e->nconns; i++)
-    send_req(e, &e->conns[i].slot);
+  /* With --rate the first requests are spread over one pace, in order. */
+  for (unsigned i = 0; i < e->nconns; i++) {
+    struct slot *s = &e->conns[i].slot;
+    if (e->cfg->pace_ns == 0) {
+      send_req(e, s);
+      continue;
+    }
+    s->state = S_PACE;
+    s->t_ns = sh->t0_ns + e->cfg->pace_ns * i / e->nconns;
+    list_push(&e->pace, s);
+  }
   for (;;) {
     uint64_t now = bench_now_ns();
     if (now >= sh->m1_ns ||
@@ -589,6 +626,7 @@ int bench_engine_init(struct bench_thread *t)
   e->nconns = t->nconns;
   list_init(&e->wait);
   list_init(&e->backoff);
+  list_init(&e->pace);
   e->conns = calloc(t->nconns, sizeof *e->conns);
   e->req = malloc(cfg->req_len);
   e->dereg = malloc(cfg->dereg_len ? cfg->dereg_len : 1);
