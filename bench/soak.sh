@@ -15,7 +15,8 @@
 # fails (exit 1) when any sample after the warm-up (WARMUP seconds,
 # default 120) is more than 10 % above the sample taken at the end of the
 # warm-up, or when a stream fails (coap-bench's losses stay in its own
-# report). At the end it prints coapd's counters (`coapd stats`).
+# report). It prints coapd's gauges (`coapd stats`) before the end and
+# its counters at the end.
 #
 # Usage: bench/soak.sh COAPD COAP_BENCH SOAK_CHURN [SECONDS]
 #   e.g. bench/soak.sh build/bench/coapd/coapd build/bench/bench/coap-bench \
@@ -124,6 +125,11 @@ for i in $(seq "$n"); do
   elif [ -n "$base" ] && [ "$r" -gt "$peak" ]; then
     peak=$r
   fi
+  # coapd's gauges while everything still runs, for the record.
+  if [ "$i" -eq $((n - 1)) ]; then
+    timeout 20 "$COAPD" stats --data-dir "$T/data" 2>/dev/null |
+      grep -v -e '^#' -e '_total' -e ' 0$' | sed 's/^/soak:   /' || true
+  fi
 done
 
 # The streams end by themselves; wait for each, bounded by timeout.
@@ -142,9 +148,9 @@ for s in get put pub obs sub; do
   echo "soak: $s: $(tail -n 1 "$T/$s.out")"
 done
 echo "soak: churn: $(cat "$T/churn.out")"
-echo "soak: coapd's counters:"
-timeout 20 "$COAPD" stats --data-dir "$T/data" | grep -v '^#' | sed 's/^/  /' ||
-  echo "  (coapd stats failed)"
+echo "soak: coapd's counters at the end (those not 0):"
+timeout 20 "$COAPD" stats --data-dir "$T/data" | grep -v -e '^#' -e ' 0$' |
+  sed 's/^/soak:   /' || echo "soak:   (coapd stats failed)"
 
 [ "$rc" -eq 0 ] || fail "a traffic stream failed (exit $rc)"
 [ -n "$base" ] || fail "the run ended before the warm-up"
