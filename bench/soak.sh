@@ -14,8 +14,9 @@
 # coapd's VmRSS is printed every INTERVAL seconds (default 30). The soak
 # fails (exit 1) when any sample after the warm-up (WARMUP seconds,
 # default 120) is more than 10 % above the sample taken at the end of the
-# warm-up, or when a stream fails (coap-bench's losses stay in its own
-# report). It prints coapd's gauges (`coapd stats`) before the end and
+# warm-up, when a stream fails (coap-bench's losses stay in its own
+# report), or when coapd does not stop cleanly at the end (so an ASan
+# build's report fails the soak too). It prints coapd's gauges (`coapd stats`) before the end and
 # its counters at the end.
 #
 # Usage: bench/soak.sh COAPD COAP_BENCH SOAK_CHURN [SECONDS]
@@ -152,6 +153,13 @@ echo "soak: coapd's counters at the end (those not 0):"
 timeout 20 "$COAPD" stats --data-dir "$T/data" | grep -v -e '^#' -e ' 0$' |
   sed 's/^/soak:   /' || echo "soak:   (coapd stats failed)"
 
+# coapd stops cleanly on SIGTERM; a sanitizer's report (an ASan build)
+# or a crash on the way out shows in its status.
+kill -TERM "$CPID"
+crc=0
+wait "$CPID" || crc=$?
+CPID=
+[ "$crc" -eq 0 ] || fail "coapd exited with status $crc when stopped"
 [ "$rc" -eq 0 ] || fail "a traffic stream failed (exit $rc)"
 [ -n "$base" ] || fail "the run ended before the warm-up"
 [ "$peak" -eq 0 ] && peak=$base
