@@ -21,10 +21,10 @@
  * Requests are not retransmitted: every slot waits the same --timeout, so
  * the slots waiting form a FIFO ordered by deadline and expiring them is
  * O(1) per request. With --rate a slot waits the same pace after each
- * answer or loss, another FIFO, before its next request. A slot whose socket reports an error waits a short
- * back-off, also a FIFO, before it tries again, so that a closed port does
- * not turn into a busy loop. Nothing here allocates once the run has
- * started.
+ * answer or loss, another FIFO, before its next request. A slot whose
+ * socket reports an error waits a short back-off, also a FIFO, before it
+ * tries again, so that a closed port does not turn into a busy loop.
+ * Nothing here allocates once the run has started.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -16,8 +16,8 @@
 # default 120) is more than 10 % above the sample taken at the end of the
 # warm-up, when a stream fails (coap-bench's losses stay in its own
 # report), or when coapd does not stop cleanly at the end (so an ASan
-# build's report fails the soak too). It prints coapd's gauges (`coapd stats`) before the end and
-# its counters at the end.
+# build's report fails the soak too). It prints coapd's gauges (`coapd
+# stats`) before the end and its counters at the end.
 #
 # Usage: bench/soak.sh COAPD COAP_BENCH SOAK_CHURN [SECONDS]
 #   e.g. bench/soak.sh build/bench/coapd/coapd build/bench/bench/coap-bench \
