@@ -323,6 +323,12 @@ int main(int argc, char **argv)
                           .timeout_ms = a.timeout_ms,
                           .non = a.non,
                           .pipeline = a.pipeline};
+  if (a.rate != 0 && a.observe != 0)
+    return bench_usage_err("--rate: not with --observe");
+  /* Each of the C x K slots waits its share of the rate after an answer. */
+  if (a.rate != 0)
+    cfg.pace_ns = (uint64_t)a.conns * (a.pipeline ? a.pipeline : 1) *
+                  1000000000u / a.rate;
   char peer[NI_MAXHOST + 16];
   rc = resolve(&u, &cfg, peer, sizeof peer);
   if (rc != 0)

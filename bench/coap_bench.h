@@ -55,6 +55,9 @@ struct bench_cfg {
   unsigned timeout_ms;
   bool non;
   unsigned pipeline; /* requests in flight per connection (socket) */
+  /* --rate: how long a connection waits after each answer (or loss)
+   * before its next request, in ns; 0 for a closed loop. */
+  uint64_t pace_ns;
   /* The request as sent, with a 4-byte token. Its Message ID (bytes 2-3)
    * and token (bytes 4-7) are rewritten for every send. */
   const uint8_t *req;
@@ -160,6 +163,7 @@ struct bench_args {
   unsigned threads;
   unsigned observe;
   unsigned timeout_ms;
+  unsigned rate; /* requests per second in all; 0: closed loop */
   double duration;
   double warmup;
   bool non;

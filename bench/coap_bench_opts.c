@@ -30,6 +30,7 @@ enum opt_id {
   O_OBSERVE,
   O_THREADS,
   O_TIMEOUT,
+  O_RATE,
   O_JSON,
   O_HELP,
 };
@@ -79,6 +80,9 @@ static const struct optdef optdefs[] = {
     {O_TIMEOUT, 0, "timeout", "MS",
      "a request not answered within MS milliseconds is lost (default "
      "2000)"},
+    {O_RATE, 'r', "rate", "N",
+     "send at most N requests per second in all (default: as fast as the "
+     "server answers); see Steady rate below"},
     {O_JSON, 0, "json", NULL,
      "print only the final result, as one JSON object with the keys of the "
      "machine-readable line"},
@@ -156,6 +160,13 @@ static const char help_tail[] =
     "  application bench with password pw. Each connection's request is\n"
     "  built once before the run, so the credentials cost nothing per\n"
     "  request. Not with --observe.\n"
+    "\n"
+    "Steady rate (--rate N):\n"
+    "  Each of the C connections waits C/N seconds after each answer or\n"
+    "  loss before it sends again, and their first requests are spread\n"
+    "  over that interval, so that the load is N requests/s while answers\n"
+    "  take much less than C/N seconds, and falls below N, never above,\n"
+    "  when they take longer (the loop stays closed). Not with --observe.\n"
     "\n"
     "Observe mode (--observe N):\n"
     "  Each connection runs N observers, each from its own socket, since a\n"
@@ -347,6 +358,9 @@ static int apply(struct bench_args *a, const struct optdef *o, const char *name,
     break;
   case O_TIMEOUT:
     rc = uint_arg(name, val, 1, 3600000, &a->timeout_ms);
+    break;
+  case O_RATE:
+    rc = uint_arg(name, val, 1, 10000000, &a->rate);
     break;
   case O_JSON:
     a->json = true;

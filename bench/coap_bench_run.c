@@ -32,10 +32,11 @@
  *
  * Requests are not retransmitted: every slot waits the same --timeout, so
  * the slots waiting form a FIFO ordered by deadline and expiring them is
- * O(1) per request. A slot whose socket reports an error waits a short
- * back-off, also a FIFO, before it tries again, so that a closed port does
- * not turn into a busy loop. Nothing here allocates once the run has
- * started.
+ * O(1) per request. With --rate a slot waits the same pace after each
+ * answer or loss, another FIFO, before its next request. A slot whose
+ * socket reports an error waits a short back-off, also a FIFO, before it
+ * tries again, so that a closed port does not turn into a busy loop.
+ * Nothing here allocates once the run has started.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ enum slot_state {
   S_WAIT_SEP,  /* empty ACK received, separate response due; in the list */
   S_BACKOFF,   /* socket error; in the back-off list */
   S_PARKED,    /* Message IDs used up: waits for the socket to be replaced */
+  S_PACE,      /* --rate: waiting for its next turn; in the pace list */
   S_OBSERVING, /* observe mode: registered, receiving notifications */
   S_DONE,      /* observe mode: the server declined or ended it */
 };
@@ -118,6 +120,7 @@ struct bench_engine {
   struct conn *dirty;  /* connections with staged requests */
   struct slot wait;    /* sentinel of the FIFO of requests in flight */
   struct slot backoff; /* sentinel of the FIFO of slots backing off */
+  struct slot pace;    /* sentinel of the FIFO of slots pacing (--rate) */
   uint8_t *req;        /* this thread's copy of the templates */
   uint8_t *dereg;
   /* One connection's batch at a time: nslots to send, rx_batch to read. */
@@ -285,6 +288,19 @@ static void send_req(struct bench_engine *e, struct slot *s)
   stage(e, s);
 }
 
+/* The slot's request ended: the next one goes now, or with --rate after
+ * the pace (every slot waits the same, so the list stays in order). */
+static void next_req(struct bench_engine *e, struct slot *s, uint64_t now)
+{
+  if (e->cfg->pace_ns == 0) {
+    send_req(e, s);
+    return;
+  }
+  s->state = S_PACE;
+  s->t_ns = now + e->cfg->pace_ns;
+  list_push(&e->pace, s);
+}
+
 static void stage(struct bench_engine *e, struct slot *s)
 {
   struct conn *c = s->conn;
@@ -429,7 +445,7 @@ static void complete(struct bench_engine *e, struct slot *s,
     st->ok += ok;
     bench_hist_add(&st->lat, now - s->t_ns);
   }
-  send_req(e, s);
+  next_req(e, s, now);
 }
 
 /* A socket error on c (ICMP port unreachable): the kernel keeps one error
@@ -463,7 +479,7 @@ static void on_ack(struct bench_engine *e, struct conn *c,
       s->state = S_DONE;
       return;
     }
-    send_req(e, s);
+    next_req(e, s, now);
     return;
   }
   if (m->code == CK_CODE_EMPTY) {
@@ -601,10 +617,18 @@ static void expire(struct bench_engine *e, uint64_t now)
      * burst lost at the start stays in the warm-up. */
     if (s->t_ns >= e->sh->m0_ns)
       e->st->lost++;
-    send_req(e, s);
+    next_req(e, s, now);
   }
   while (!list_empty(&e->backoff)) {
     struct slot *s = e->backoff.next;
+    if (s->t_ns > now)
+      break;
+    list_del(s);
+    s->state = S_IDLE;
+    send_req(e, s);
+  }
+  while (!list_empty(&e->pace)) {
+    struct slot *s = e->pace.next;
     if (s->t_ns > now)
       break;
     list_del(s);
@@ -646,6 +670,8 @@ static int next_wakeup(const struct bench_engine *e, uint64_t now)
     next = e->wait.next->t_ns + e->timeout_ns;
   if (!list_empty(&e->backoff) && e->backoff.next->t_ns < next)
     next = e->backoff.next->t_ns;
+  if (!list_empty(&e->pace) && e->pace.next->t_ns < next)
+    next = e->pace.next->t_ns;
   if (next <= now)
     return 0;
   uint64_t ms = (next - now + 999999) / 1000000;
@@ -680,8 +706,18 @@ void bench_engine_run(struct bench_thread *t)
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
     ;
   phase(e, bench_now_ns());
-  for (unsigned i = 0; i < e->nconns * e->nslots; i++)
-    send_req(e, &e->slots[i]);
+  /* With --rate the first requests are spread over one pace, in order. */
+  unsigned nslots = e->nconns * e->nslots;
+  for (unsigned i = 0; i < nslots; i++) {
+    struct slot *s = &e->slots[i];
+    if (e->cfg->pace_ns == 0) {
+      send_req(e, s);
+      continue;
+    }
+    s->state = S_PACE;
+    s->t_ns = sh->t0_ns + e->cfg->pace_ns * i / nslots;
+    list_push(&e->pace, s);
+  }
   for (;;) {
     uint64_t now = bench_now_ns();
     if (now >= sh->m1_ns ||
@@ -769,6 +805,7 @@ int bench_engine_init(struct bench_thread *t)
   e->rx_batch = e->nslots < RX_BATCH ? e->nslots : RX_BATCH;
   list_init(&e->wait);
   list_init(&e->backoff);
+  list_init(&e->pace);
   if (alloc_engine(e, cfg) < 0) {
     bench_engine_free(t);
     return -ENOMEM;

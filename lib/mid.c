@@ -6,20 +6,24 @@
  * observers does in well under a second; one counter per peer wraps only
  * after 65,536 messages to that peer.
  *
- * The counters live in a two-way set-associative table keyed by the
- * peer's address. A new peer starts at a random Message ID. When both
+ * The counters live in an eight-way set-associative table keyed by the
+ * peer's address. A new peer starts at a random Message ID. When all
  * ways of its set hold peers that were sent to within EXCHANGE_LIFETIME,
  * the table doubles (up to MAX_SETS) instead of forgetting one; only at
  * that cap, or without memory, is the least recently used peer forgotten,
  * and it starts again at a random ID if it comes back: a collision with
  * one of its recent IDs is then a 1-in-65,536 chance rather than a
- * certainty. Lookups cost one hash and at most two address compares.
+ * certainty. Lookups cost one hash and at most eight address compares.
+ * Eight ways, not two: with two, a third recent peer in any one set
+ * doubles the table, and peers that come and go (a few thousand within
+ * EXCHANGE_LIFETIME) drove it to MAX_SETS, 6 MiB, by that birthday
+ * bound; with eight it stays near one set (eight slots) per live peer.
  */
 #include <stdlib.h>
 
 #include "ctx.h"
 
-enum { WAYS = 2, MIN_SETS = 32, MAX_SETS = 1 << 16 };
+enum { WAYS = 8, MIN_SETS = 8, MAX_SETS = 1 << 14 };
 
 struct mid_slot {
   struct ck_addr peer;

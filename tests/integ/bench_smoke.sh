@@ -1,6 +1,6 @@
 #!/bin/sh
 # coap-bench against libcoap's coap-server on loopback: a CON run, a NON
-# run, a 4.04 path counted under 4.04, a separate response, an observe
+# run, a steady --rate run, a 4.04 path counted under 4.04, a separate response, an observe
 # run, --json, a closed port (exit 3) and a bad argument (exit 2). Each run
 # is bounded by its -d and by timeout(1); the server started here is
 # killed by PID on exit.
@@ -98,6 +98,18 @@ check_line "NON run"
 [ "$(val rps)" -gt 0 ] || fail "NON run: rps is not above 0"
 [ "$(val lost)" -eq 0 ] || fail "NON run: losses"
 echo "ok 2 NON: rps=$(val rps)"
+
+# 2b. --rate 100 with 4 connections: each waits 40 ms after each answer,
+# so the 2 s window holds at most 100 * 2 + 4 answers (never more, however
+# fast the server), and a quarter of that even on a loaded host.
+bench -c 4 -d 2 -w 0.5 --rate 100 "$URI/"
+[ "$RC" -eq 0 ] || fail "--rate run exited $RC"
+[ "$(val responses)" -le 204 ] || fail "--rate run: above the rate"
+[ "$(val responses)" -ge 50 ] || fail "--rate run: far below the rate"
+[ "$(val lost)" -eq 0 ] || fail "--rate run: losses"
+echo "ok 2b --rate 100: responses=$(val responses) in 2 s"
+bench --rate 10 --observe 1 "$URI/"
+[ "$RC" -eq 2 ] || fail "--rate with --observe exited $RC, expected 2"
 
 # 3. A path libcoap does not have: every answer is a 4.04.
 bench -c 4 -d 1 -w 0.3 "$URI/no/such/path"

@@ -7,10 +7,10 @@
 # (create, heartbeat, close, missing and wrong tokens, heartbeat expiry),
 # users and ACLs added while coapd runs, and retained messages and users
 # surviving kill -9. Then the raw-socket peers of pubsub_peers.c.
-# Usage: coapd_pubsub.sh PATH_TO_COAPD PATH_TO_PUBSUB_PEERS
+# Usage: coapd_pubsub.sh PATH_TO_COAPD PATH_TO_PUBSUB_PEERS [PATH_TO_COAP]
 . "$(dirname "$0")/coapd_common.sh"
 PEERS=${2:?usage: $0 COAPD PUBSUB_PEERS}
-COAP=$(dirname "$COAPD")/../cli/coap
+COAP=${3:-$(dirname "$COAPD")/../cli/coap}
 
 # sub_start NAME ARGS...: a coap-client subscriber in the background,
 # payloads to $T/NAME.out; sub_wait NAME: waits for it to finish.

@@ -70,7 +70,8 @@ start_srv() {
   "$SRV" "$@" >"$T/ports" 2>"$T/server.log" &
   SPID=$!
   PIDS="$PIDS $SPID"
-  for _ in $(seq 50); do [ -s "$T/ports" ] && break; sleep 0.1; done
+  # Up to 30 s: a start under Valgrind (scripts/valgrind) takes seconds.
+  for _ in $(seq 300); do [ -s "$T/ports" ] && break; sleep 0.1; done
   read -r DP _ <"$T/ports" || fail "integ_dtls_server $* did not start"
 }
 stop_srv() {
