@@ -258,19 +258,65 @@ static void lend(struct ck__rep *e, struct ck_response *resp)
   resp->etag = e->etag;
 }
 
+/* A POST or PATCH whose answer was held back for an Echo is kept under a
+ * key that also covers its body: only the same request, sent again with
+ * the Echo, gets that answer. */
+static bool body_keyed(const struct ck__reply *rp)
+{
+  return rp->method == CK_POST || rp->method == CK_PATCH;
+}
+
+/* The key a held-back answer is kept under (rp's own key is left as it
+ * is, for the block-wise lookups of the same request). */
+static uint64_t challenge_key(struct ck__reply *rp)
+{
+  ck__rep_key(rp);
+  if (!rp->rep_keyed || !body_keyed(rp) || !rp->req_msg)
+    return rp->rep_key;
+  return fnv(rp->rep_key ^ 0x9e3779b97f4a7c15ull, rp->req_msg->payload,
+             rp->req_msg->payload_len);
+}
+
+/* Moves e to another key's hash chain. */
+static void rekey(struct ck__repcache *c, struct ck__rep *e, uint64_t key)
+{
+  struct ck__rep **pp = bucket(c, e->key);
+  while (*pp && *pp != e)
+    pp = &(*pp)->hnext;
+  if (*pp)
+    *pp = e->hnext;
+  e->key = key;
+  struct ck__rep **b = bucket(c, key);
+  e->hnext = *b;
+  *b = e;
+}
+
 static bool lookup(struct ck_ctx *ctx, struct ck__reply *rp,
                    struct ck_response *resp, bool challenged)
 {
   if (!ctx->reps)
     return false;
   ck__rep_key(rp);
+  uint64_t base = rp->rep_key;
+  if (challenged)
+    rp->rep_key = challenge_key(rp);
   struct ck__rep *e = find(ctx->reps, rp);
+  rp->rep_key = base;
   if (!e || (challenged && !e->challenged))
     return false;
   if (ck__loop_now(&ctx->loop) - e->last_use >= idle_ms(ctx)) {
     /* Past its idle time, though not swept yet: as good as gone. */
     drop(ctx, e);
     return false;
+  }
+  if (e->challenged && e->key != base) {
+    /* Its later blocks are asked without the body: it takes the plain
+     * key, replacing what that client had under it (a transfer it
+     * started over). */
+    struct ck__rep *old = find(ctx->reps, rp);
+    if (old)
+      drop(ctx, old);
+    rekey(ctx->reps, e, base);
   }
   e->challenged = false;
   ck__resp_free(resp);
@@ -334,14 +380,15 @@ static uint64_t make_room(struct ck_ctx *ctx, size_t len)
   return 0;
 }
 
-int ck__rep_offer(struct ck_ctx *ctx, struct ck__reply *rp,
-                  struct ck_response *resp)
+static int offer(struct ck_ctx *ctx, struct ck__reply *rp,
+                 struct ck_response *resp, bool challenged)
 {
   size_t off, bsize;
   wanted(rp, &off, &bsize);
   /* Only an answer with blocks after this one: a single block needs no
    * memory, and a request past the end gets 4.02 from the builder. */
-  if (resp->rep || rp->multicast || off + bsize >= resp->payload_len)
+  if (resp->rep || rp->multicast ||
+      (!challenged && off + bsize >= resp->payload_len))
     return 0;
   ck__rep_key(rp);
   if (!rp->rep_keyed)
@@ -422,7 +469,39 @@ int ck__rep_offer(struct ck_ctx *ctx, struct ck__reply *rp,
   resp->rep = e;
   resp->etag_set = e->etag_set;
   resp->etag = e->etag;
+  e->challenged = challenged;
   return 0;
+}
+
+int ck__rep_offer(struct ck_ctx *ctx, struct ck__reply *rp,
+                  struct ck_response *resp)
+{
+  return offer(ctx, rp, resp, false);
+}
+
+void ck__rep_keep_challenged(struct ck_ctx *ctx, struct ck__reply *rp,
+                             struct ck_response *resp)
+{
+  size_t off, bsize;
+  wanted(rp, &off, &bsize);
+  /* Not a Block1 upload's answer, nor a later block (served from what is
+   * kept already: the handler did not run for it). */
+  if (!body_keyed(rp) || !rp->req_msg || off > 0 ||
+      ck_msg_opt_count(rp->req_msg, CK_OPT_BLOCK1) > 0)
+    return;
+  if (resp->rep) {
+    /* Kept already, under the key without the body: move it. */
+    rekey(ctx->reps, resp->rep, challenge_key(rp));
+    resp->rep->challenged = true;
+    return;
+  }
+  if (resp->payload_len == 0)
+    return;
+  ck__rep_key(rp);
+  uint64_t base = rp->rep_key;
+  rp->rep_key = challenge_key(rp);
+  (void)offer(ctx, rp, resp, true);
+  rp->rep_key = base;
 }
 
 void ck__rep_sent(struct ck_ctx *ctx, const struct ck__reply *rp,
@@ -435,13 +514,19 @@ void ck__rep_sent(struct ck_ctx *ctx, const struct ck__reply *rp,
   resp->payload = resp->inl;
   resp->payload_len = 0;
   resp->ref = false;
+  if (rp->echo_refused) {
+    /* Held for the request's return with an Echo (RFC 9175 §2.4). */
+    e->challenged = true;
+    e->last_use = ck__loop_now(&ctx->loop);
+    return;
+  }
   if (off + bsize >= e->len) {
     /* The last block (or past it): the transfer is over. A lost
      * answer to it is for dedup.c (POST) or a fresh run (GET). */
     drop(ctx, e);
     return;
   }
-  e->challenged = rp->echo_refused;
+  e->challenged = false;
   e->last_use = ck__loop_now(&ctx->loop);
   lru_unlink(ctx->reps, e);
   lru_push(ctx->reps, e);

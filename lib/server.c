@@ -177,6 +177,10 @@ int ck__send_reply(struct ck_ctx *ctx, struct ck__reply *rp,
   if ((uint64_t)n > (uint64_t)ctx->cfg.echo_amplification * rp->req_len &&
       !rp->multicast && !rp->ep->secure) {
     n = ck__echo_gate(ctx, rp, buf, sizeof buf, n, type, mid);
+    /* A POST's handler has run: its answer waits for the request's
+     * return with the Echo, so the action is not done twice. */
+    if (n > 0 && rp->echo_refused)
+      ck__rep_keep_challenged(ctx, rp, resp);
     if (n == 0) {
       if (dd)
         dd->state = CK__DD_ANSWERED;
@@ -629,15 +633,18 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
   }
 
   struct ck_block want;
-  if (rp.echo_len && !mc && (m->code == CK_GET || m->code == CK_FETCH) &&
+  if (rp.echo_len && !mc &&
+      (m->code == CK_GET || m->code == CK_FETCH || m->code == CK_POST ||
+       m->code == CK_PATCH) &&
       ck_msg_opt_count(m, CK_OPT_BLOCK1) == 0 &&
       ck_msg_opt_count(m, CK_OPT_OBSERVE) == 0 &&
       (!rp.has_block2 ||
        (ck_block_decode(rp.block2, &want) == 0 && want.num == 0))) {
-    /* RFC 9175 §2.4 with RFC 7959: the first block went back as a 4.01
-     * with Echo; the request returns with it, and the answer kept for
-     * it is sent now instead of running the handler again. (Not for an
-     * Observe registration: that must go through the handler's path.) */
+    /* RFC 9175 §2.4: the answer (a GET's first block, a POST's answer)
+     * went back as a 4.01 with Echo; the request returns with it, and
+     * the answer kept for it is sent now instead of running the handler
+     * again. (Not for an Observe registration: that must go through the
+     * handler's path.) */
     d->rp = rp;
     if (ck__rep_lookup_challenged(ctx, &d->rp, resp))
       goto send;

@@ -155,11 +155,18 @@ void ck__rep_key(struct ck__reply *rp);
  * is one, and returns true; the payload is lent, not copied. */
 bool ck__rep_lookup(struct ck_ctx *ctx, struct ck__reply *rp,
                     struct ck_response *resp);
-/* The same for a GET or FETCH that comes back with an Echo after its
- * answer's first block was held back for one (echo.c): that answer is
- * served, so the handler does not run twice for one transfer. */
+/* The same for a request that comes back with an Echo after its answer
+ * (a GET's or FETCH's first block, a POST's or PATCH's answer) was held
+ * back for one (echo.c): that answer is served, so the handler does not
+ * run twice. */
 bool ck__rep_lookup_challenged(struct ck_ctx *ctx, struct ck__reply *rp,
                                struct ck_response *resp);
+/* After the answer to a POST or PATCH (not a Block1 one) was replaced by
+ * a 4.01 with Echo: keeps it, single block or not, under a key that also
+ * covers the request's body, so that the request's return with the Echo
+ * gets it without running the handler again. */
+void ck__rep_keep_challenged(struct ck_ctx *ctx, struct ck__reply *rp,
+                             struct ck_response *resp);
 /* Keeps resp's representation when it goes out in blocks and more
  * follow this one; the payload moves to the cache, resp borrows it.
  * Returns 0, or CK_EFULL (resp is then a 5.03 with Max-Age). */

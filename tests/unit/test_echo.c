@@ -34,6 +34,7 @@ struct fixture {
   struct ck_ctx *ctx;
   int fd; /* the client's socket, connected to the server */
   unsigned posts;
+  unsigned reports; /* runs of /report's POST handler */
 };
 
 static struct fixture *F;
@@ -69,6 +70,24 @@ static void h_post(struct ck_resource *r, const struct ck_request *req,
   ck_response_code(resp, CK_CHANGED);
 }
 
+/* A POST whose answer is large: its length is the request body's first
+ * byte times 100 (a body "\x06" asks for 600 bytes, one block; "\x1e"
+ * for 3,000, three). */
+static void h_report(struct ck_resource *r, const struct ck_request *req,
+                     struct ck_response *resp, void *u)
+{
+  (void)r;
+  (void)u;
+  F->reports++;
+  char buf[3000];
+  size_t n = req->body_len ? (size_t)req->body[0] * 100 : 0;
+  if (n > sizeof buf)
+    n = sizeof buf;
+  memset(buf, 'a' + (char)(F->reports % 26), n);
+  ck_response_code(resp, CK_CHANGED);
+  ck_response_payload(resp, buf, n);
+}
+
 static int setup(void **state)
 {
   static struct fixture f;
@@ -88,6 +107,8 @@ static int setup(void **state)
   ck_resource_handler(r, CK_GET, h_big, NULL);
   ck_resource_observable(r, true, false);
   ck_resource_handler(r, CK_POST, h_post, NULL);
+  ck_resource_new(f.ctx, "report", &r);
+  ck_resource_handler(r, CK_POST, h_report, NULL);
   f.fd = socket(AF_INET, SOCK_DGRAM, 0);
   assert_int_equal(connect(f.fd, &a.u.sa, a.len), 0);
   *state = &f;
@@ -137,6 +158,33 @@ static void request(uint8_t code, uint16_t mid, const char *path,
   ck_builder_opt_str(&b, CK_OPT_URI_PATH, path);
   if (echo)
     ck_builder_opt(&b, CK_OPT_ECHO, echo, echo_len);
+  int n = ck_builder_finish(&b);
+  assert_true(n > 0);
+  txlen = (size_t)n;
+  assert_int_equal(send(F->fd, buf, (size_t)n, 0), n);
+  rxlen = recv_one(rxbuf, sizeof rxbuf);
+  assert_true(rxlen > 0);
+  assert_int_equal(ck_msg_parse(&rx, rxbuf, rxlen), 0);
+  assert_int_equal(rx.mid, mid);
+}
+
+/* Sends a CON POST to /report with a one-byte body, an Echo when echo
+ * is not NULL and a Block2 option when block2 >= 0, and parses the
+ * answer into rx. */
+static void post_report(uint16_t mid, uint8_t body, const uint8_t *echo,
+                        size_t echo_len, int block2)
+{
+  uint8_t buf[128];
+  struct ck_builder b;
+  ck_builder_init(&b, buf, sizeof buf, CK_TYPE_CON, CK_POST, mid);
+  ck_builder_token(&b, "tok2", 4);
+  ck_builder_opt_str(&b, CK_OPT_URI_PATH, "report");
+  if (block2 >= 0)
+    ck_builder_opt_uint(&b, CK_OPT_BLOCK2, (uint32_t)block2 << 4 | 6);
+  if (echo)
+    ck_builder_opt(&b, CK_OPT_ECHO, echo, echo_len);
+  if (block2 <= 0)
+    ck_builder_payload(&b, &body, 1);
   int n = ck_builder_finish(&b);
   assert_true(n > 0);
   txlen = (size_t)n;
@@ -340,6 +388,59 @@ static void test_off(void **state)
   assert_int_equal(stats().echo_challenges, 0);
 }
 
+/* A POST's handler runs before its answer is found too large for an
+ * unverified source: the answer is kept for the request's return with the
+ * Echo, so the action is not done twice (one block or several). */
+static void test_post_once(void **state)
+{
+  (void)state;
+  uint8_t echo[CK__ECHO_OPT_MAX];
+  size_t elen;
+  post_report(50, 6, NULL, 0, -1);
+  expect_challenge(echo, &elen);
+  assert_int_equal(F->reports, 1);
+  post_report(51, 6, echo, elen, -1);
+  assert_int_equal(rx.code, CK_CHANGED);
+  assert_int_equal(rx.payload_len, 600);
+  assert_int_equal(rx.payload[0], 'b');
+  assert_int_equal(F->reports, 1); /* served from what was kept */
+  /* Now verified: another POST runs its handler and is answered. */
+  post_report(52, 6, NULL, 0, -1);
+  assert_int_equal(rx.code, CK_CHANGED);
+  assert_int_equal(F->reports, 2);
+}
+
+static void test_post_once_blocks(void **state)
+{
+  (void)state;
+  uint8_t echo[CK__ECHO_OPT_MAX];
+  size_t elen;
+  post_report(60, 30, NULL, 0, -1);
+  expect_challenge(echo, &elen);
+  assert_int_equal(F->reports, 1);
+  /* Another body is another request: nothing kept for it. */
+  post_report(61, 29, echo, elen, -1);
+  assert_int_equal(rx.code, CK_CHANGED);
+  assert_int_equal(F->reports, 2);
+  /* The first body again, with the Echo: its kept answer, block 0. */
+  post_report(62, 30, echo, elen, -1);
+  assert_int_equal(rx.code, CK_CHANGED);
+  assert_int_equal(F->reports, 2);
+  assert_int_equal(rx.payload_len, 1024);
+  assert_int_equal(rx.payload[0], 'b');
+  uint32_t v;
+  assert_int_equal(ck_msg_opt_uint(&rx, CK_OPT_BLOCK2, &v), 0);
+  assert_int_equal(v, 0x0e); /* num 0, more, 1024 */
+  /* Its later blocks, asked without a body, come from the same answer. */
+  post_report(63, 0, NULL, 0, 1);
+  assert_int_equal(rx.code, CK_CHANGED);
+  assert_int_equal(rx.payload_len, 1024);
+  assert_int_equal(rx.payload[0], 'b');
+  post_report(64, 0, NULL, 0, 2);
+  assert_int_equal(rx.payload_len, 3000 - 2048);
+  assert_int_equal(F->reports, 2);
+}
+
 static int setup_fresh(void **state)
 {
   next_cfg.echo_require_fresh = true;
@@ -384,6 +485,8 @@ int main(void)
     cmocka_unit_test_setup_teardown(test_small_unaffected, setup, teardown),
     cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
     cmocka_unit_test_setup_teardown(test_observe_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_post_once, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_post_once_blocks, setup, teardown),
     cmocka_unit_test_setup_teardown(test_off, setup_off, teardown),
     cmocka_unit_test_setup_teardown(test_fresh, setup_fresh, teardown),
   };
