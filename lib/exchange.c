@@ -21,6 +21,13 @@
  * passes their size. */
 enum { CON_BUCKETS_MIN = 1024 };
 
+/* Records of CONs up to POOL_MSG bytes are kept for reuse when answered,
+ * up to POOL_MAX of them: a server notifying many observers by CON then
+ * allocates nothing per notification once the first round is out. The
+ * pool never holds more than the most CONs pending at once, which malloc
+ * would have kept in its arenas anyway. */
+enum { POOL_MSG = 192, POOL_MAX = 1 << 17 };
+
 struct ck__con {
   struct ck__timer timer; /* first: the timer callback casts back */
   struct ck_ctx *ctx;
@@ -37,6 +44,7 @@ struct ck__con {
   uint32_t tries;
   uint16_t mid;
   uint16_t len;
+  uint16_t cap; /* bytes msg[] has room for */
   uint8_t msg[];
 };
 
@@ -45,7 +53,36 @@ struct ck__cons {
   size_t mask; /* buckets - 1 */
   struct ck__con **by_mid;
   struct ck__con **by_peer;
+  struct ck__con *pool; /* answered records of POOL_MSG, linked by next */
+  size_t npool;
 };
+
+static struct ck__con *con_alloc(struct ck__cons *t, size_t len)
+{
+  struct ck__con *c;
+  if (len <= POOL_MSG && t->pool) {
+    c = t->pool;
+    t->pool = c->next;
+    t->npool--;
+    return c;
+  }
+  size_t cap = len <= POOL_MSG ? POOL_MSG : len;
+  c = malloc(sizeof *c + cap);
+  if (c)
+    c->cap = (uint16_t)cap;
+  return c;
+}
+
+static void con_free(struct ck__cons *t, struct ck__con *c)
+{
+  if (c->cap == POOL_MSG && t->npool < POOL_MAX) {
+    c->next = t->pool;
+    t->pool = c;
+    t->npool++;
+    return;
+  }
+  free(c);
+}
 
 static size_t mid_slot(const struct ck__cons *t, const struct ck_addr *peer,
                        uint16_t mid)
@@ -129,8 +166,13 @@ void ck__exchange_close(struct ck_ctx *ctx)
         t->by_mid[b] = c->next;
         ck__timer_stop(&ctx->loop, &c->timer);
         c->cb(ctx, c->user, CK_ECANCELED, NULL);
-        free(c);
+        con_free(t, c);
       }
+    }
+    while (t->pool) {
+      struct ck__con *c = t->pool;
+      t->pool = c->next;
+      free(c);
     }
     free(t->by_mid);
     free(t->by_peer);
@@ -173,7 +215,7 @@ static void con_timeout(struct ck__timer *t)
   }
   con_unlink(ctx, c);
   c->cb(ctx, c->user, CK_ETIMEDOUT, NULL);
-  free(c);
+  con_free(ctx->cons, c);
 }
 
 struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
@@ -183,10 +225,12 @@ struct ck__con *ck__con_send(struct ck_ctx *ctx, struct ck__ep *ep,
 {
   if (len < CK_HEADER_LEN || len > UINT16_MAX)
     return NULL;
-  struct ck__con *c = malloc(sizeof *c + len);
+  struct ck__con *c = con_alloc(ctx->cons, len);
   if (!c)
     return NULL;
+  uint16_t cap = c->cap;
   memset(c, 0, sizeof *c);
+  c->cap = cap;
   c->ctx = ctx;
   c->ep = ep;
   c->peer = *peer;
@@ -229,7 +273,7 @@ void ck__con_cancel(struct ck_ctx *ctx, struct ck__con *c)
   if (!c)
     return;
   con_unlink(ctx, c);
-  free(c);
+  con_free(ctx->cons, c);
 }
 
 bool ck__con_input(struct ck_ctx *ctx, const struct ck_addr *peer,
@@ -243,7 +287,7 @@ bool ck__con_input(struct ck_ctx *ctx, const struct ck_addr *peer,
         return true; /* rejected: ignored, c stays pending */
       con_unlink(ctx, c);
       c->cb(ctx, c->user, m->type == CK_TYPE_RST ? CK_ERESET : 0, m);
-      free(c);
+      con_free(ctx->cons, c);
       return true;
     }
   }
@@ -265,7 +309,7 @@ int ck__con_fail_peer(struct ck_ctx *ctx, const struct ck_addr *peer,
       return n;
     con_unlink(ctx, c);
     c->cb(ctx, c->user, err, NULL);
-    free(c);
+    con_free(ctx->cons, c);
     n++;
   }
 }
