@@ -37,7 +37,7 @@ $1 == "bench" && $2 == "codec" && NF >= 5 {
   if ("libcoap_ns" in v)
     row("codec: " $3, f1(v["ns"]) " ns", f1(v["libcoap_ns"]) " ns", "libcoap",
       f2(v["libcoap_ns"] / v["ns"]) \
-      (v["libcoap_ns"] >= v["ns"] ? "× faster" : "× as fast"))
+      (v["libcoap_ns"] + 0 >= v["ns"] + 0 ? "× faster" : "× as fast"))
 }
 
 $1 == "bench" && $2 == "observers" {
@@ -100,7 +100,7 @@ $1 == "pubsub" && $2 ~ /^system=/ {
   }
 }
 
-$1 == "device_telemetry" {
+$1 == "device_telemetry" && $3 ~ /^type=/ {
   kv(2)
   row("device telemetry: " v["devices"] " devices, " v["type"] \
     " 2.04/s into Mosquitto", f0(v["per_s"]), "", "", "")
@@ -113,7 +113,7 @@ END {
     if (srv_n["libcoap"] > 0) {
       l = srv_rps["libcoap"] / srv_n["libcoap"]
       lc = srv_cpu["libcoap"] / srv_n["libcoap"]
-      row("GET req/s, 64 clients", f0(c), f0(l), "libcoap", f2(c / l) "×")
+      row("GET req/s, 64 in flight", f0(c), f0(l), "libcoap", f2(c / l) "×")
       row("server CPU per GET", f2(cc) " µs", f2(lc) " µs", "libcoap",
         f2(lc / cc) "× less")
     }
