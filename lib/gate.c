@@ -12,6 +12,16 @@
 #include "ctx.h"
 #include "gate.h"
 
+/* Tries before sleeping: about 2 µs of pause instructions. */
+enum { SPINS = 200 };
+
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause(); /* frees the core for its hyperthread */
+#endif
+}
+
 static void wake_read(struct ck__io *io, unsigned events)
 {
   (void)events;
@@ -41,7 +51,9 @@ int ck__gate_new(struct ck_ctx *ctx)
   }
   pthread_mutex_init(&g->mu, NULL);
   pthread_cond_init(&g->cv, NULL);
-  g->held = true; /* by the application's thread, from now on */
+  atomic_init(&g->held, true); /* by the application's thread, from now
+                                 * on */
+  atomic_init(&g->sleepers, 0);
   g->wait_due = UINT64_MAX;
   ctx->loop.gate = g;
   return 0;
@@ -60,21 +72,39 @@ void ck__gate_free(struct ck_ctx *ctx)
   ctx->loop.gate = NULL;
 }
 
+static bool try_take(struct ck__gate *g)
+{
+  bool no = false;
+  return !atomic_load_explicit(&g->held, memory_order_relaxed) &&
+         atomic_compare_exchange_strong(&g->held, &no, true);
+}
+
 void ck__gate_acquire(struct ck__gate *g)
 {
+  for (int i = 0; i < SPINS; i++) {
+    if (try_take(g))
+      return;
+    relax();
+  }
+  /* Sequentially consistent, with ck__gate_release(): either the
+   * releaser sees this sleeper and signals, or this sleeper's try sees
+   * the gate free. */
   pthread_mutex_lock(&g->mu);
-  while (g->held)
+  atomic_fetch_add(&g->sleepers, 1);
+  while (!try_take(g))
     pthread_cond_wait(&g->cv, &g->mu);
-  g->held = true;
+  atomic_fetch_sub(&g->sleepers, 1);
   pthread_mutex_unlock(&g->mu);
 }
 
 void ck__gate_release(struct ck__gate *g)
 {
-  pthread_mutex_lock(&g->mu);
-  g->held = false;
-  pthread_cond_signal(&g->cv);
-  pthread_mutex_unlock(&g->mu);
+  atomic_store(&g->held, false);
+  if (atomic_load(&g->sleepers)) {
+    pthread_mutex_lock(&g->mu);
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+  }
 }
 
 void ck__gate_wait_begin(struct ck__loop *l, int timeout_ms)

@@ -6,13 +6,17 @@
  * gives it back before its sendmmsg (udp.c), so the kernel's datagram
  * work runs in parallel and the rest is serialized.
  *
- * It is a flag under a mutex, not a bare mutex, because the thread that
- * creates a context need not be the one that runs it: a pthread mutex
- * must be unlocked by its owner. Internal to libcoapkit. */
+ * It is a flag, not a bare mutex, because the thread that creates a
+ * context need not be the one that runs it: a pthread mutex must be
+ * unlocked by its owner. A thread that finds it taken spins a little
+ * first (the protocol's share of a batch is a few microseconds, less
+ * than a sleep and a wake-up cost), then sleeps on the condition
+ * variable. Internal to libcoapkit. */
 #ifndef CK_GATE_H
 #define CK_GATE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,9 +25,10 @@
 struct ck_ctx;
 
 struct ck__gate {
-  pthread_mutex_t mu;
+  atomic_bool held;
+  atomic_uint sleepers; /* threads waiting on cv */
+  pthread_mutex_t mu;   /* only for cv */
   pthread_cond_t cv;
-  bool held;
   /* The time the loop's thread sleeps until (UINT64_MAX: no timer),
    * set before it lets go: a worker that arms an earlier timer, or asks
    * the loop to stop, wakes it through wake_fd (an eventfd on the loop). */

@@ -207,8 +207,7 @@ static void udp_free(struct ck__ep *ep)
   struct udp_ep *u = udp(ep);
   ck__timer_stop(&ep->ctx->loop, &u->refused_timer);
   if (ep->io.fd >= 0) {
-    if (!ep->sibling)
-      ck__backend_del(&ep->ctx->loop, &ep->io);
+    ck__backend_del(&ep->ctx->loop, &ep->io); /* none for a worker's */
     close(ep->io.fd);
   }
   /* Its thread was joined by ck__udp_workers_stop(). */
@@ -368,9 +367,10 @@ int ck__udp_socket(struct ck_ctx *ctx, const struct ck_addr *addr, int *out)
   return open_socket(ctx, addr, false, out);
 }
 
-/* Opens one UDP endpoint; a sibling is left off the loop. */
+/* Opens one UDP endpoint; one a worker will read is left off the loop. */
 static int open_ep(struct ck_ctx *ctx, const struct ck_addr *addr,
-                   bool reuseport, bool sibling, struct ck__ep **out)
+                   bool reuseport, bool sibling, bool on_loop,
+                   struct ck__ep **out)
 {
   int fd;
   int rc = open_socket(ctx, addr, reuseport, &fd);
@@ -390,7 +390,7 @@ static int open_ep(struct ck_ctx *ctx, const struct ck_addr *addr,
   ep->sibling = sibling;
   ep->local.len = sizeof ep->local.u;
   getsockname(fd, &ep->local.u.sa, &ep->local.len);
-  rc = sibling ? 0 : ck__backend_add(&ctx->loop, &ep->io, CK__READ);
+  rc = !on_loop ? 0 : ck__backend_add(&ctx->loop, &ep->io, CK__READ);
   if (rc < 0) {
     close(fd);
     free(u);
@@ -403,7 +403,7 @@ static int open_ep(struct ck_ctx *ctx, const struct ck_addr *addr,
 int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
                  struct ck__ep **out)
 {
-  return open_ep(ctx, addr, false, false, out);
+  return open_ep(ctx, addr, false, false, true, out);
 }
 
 /* A sibling's thread: read a batch without the gate, hand it to the
@@ -424,8 +424,9 @@ static void *worker_main(void *arg)
       h->msg_namelen = sizeof ep->rfrom[i].u;
       h->msg_iov = &ep->riov[i];
       h->msg_iovlen = 1;
-      h->msg_control = NULL;
-      h->msg_controllen = 0;
+      /* Only a multicast listener (IP_PKTINFO) gets any. */
+      h->msg_control = ep->rctl[i];
+      h->msg_controllen = sizeof ep->rctl[i];
       h->msg_flags = 0;
     }
     /* Blocks for the first datagram, up to SO_RCVTIMEO, so that the
@@ -457,7 +458,7 @@ static void *worker_main(void *arg)
       size_t len = ep->rmsg[i].msg_len;
       if (h->msg_flags & MSG_TRUNC)
         len = CK__DGRAM_MAX + 1; /* tells ck__input it was cut */
-      ck__input(b, &ep->rfrom[i], ep->rbuf[i], len, false);
+      ck__input(b, &ep->rfrom[i], ep->rbuf[i], len, dst_is_multicast(h));
     }
     ctx->loop.depth--;
     /* Answers to peers of other sockets (notifications a handler made)
@@ -482,7 +483,7 @@ static void *worker_main(void *arg)
   return NULL;
 }
 
-/* Makes ep a sibling read by a thread of its own. */
+/* Gives ep a thread of its own that reads it. */
 static int start_worker(struct udp_ep *ep)
 {
   int fd = ep->ep.io.fd, zero = 0;
@@ -494,7 +495,9 @@ static int start_worker(struct udp_ep *ep)
   /* Multicast goes to the first socket alone (ck_ctx_join): without
    * this, every socket bound to the port would get a copy of each
    * group's datagrams and answer it. */
-  if (ep->ep.local.u.sa.sa_family == AF_INET6)
+  if (!ep->ep.sibling)
+    ;
+  else if (ep->ep.local.u.sa.sa_family == AF_INET6)
     setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &zero, sizeof zero);
   else
     setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof zero);
@@ -521,13 +524,17 @@ int ck__udp_listen(struct ck_ctx *ctx, const struct ck_addr *addr,
   if (n <= 1)
     return ck__udp_open(ctx, addr, out);
   struct ck__ep *first, **tail;
-  int rc = open_ep(ctx, addr, true, false, &first);
+  /* The first socket has a worker too: the loop's thread would read and
+   * write it holding the gate, and the kernel's work on it, the larger
+   * part of each request, would be serialized. */
+  int rc = open_ep(ctx, addr, true, false, false, &first);
   if (rc < 0)
     return rc;
+  rc = start_worker(udp(first));
   tail = &first->next;
   /* The siblings bind to the first one's address, its port now known. */
   for (unsigned i = 1; i < n && rc == 0; i++) {
-    rc = open_ep(ctx, &first->local, true, true, tail);
+    rc = open_ep(ctx, &first->local, true, true, false, tail);
     if (rc == 0) {
       rc = start_worker(udp(*tail));
       tail = &(*tail)->next;
@@ -552,7 +559,7 @@ void ck__udp_workers_stop(struct ck_ctx *ctx, struct ck__ep *eps)
 {
   bool any = false;
   for (struct ck__ep *ep = eps; ep; ep = ep->next) {
-    struct udp_worker *w = ep->sibling ? udp(ep)->worker : NULL;
+    struct udp_worker *w = ep->tp == &udp_transport ? udp(ep)->worker : NULL;
     if (w && w->started) {
       atomic_store(&w->stop, true);
       /* Wakes a read that blocks (on UDP, shutdown() fails with
@@ -567,7 +574,7 @@ void ck__udp_workers_stop(struct ck_ctx *ctx, struct ck__ep *eps)
    * see the flag. */
   ck__gate_release(ctx->loop.gate);
   for (struct ck__ep *ep = eps; ep; ep = ep->next) {
-    struct udp_worker *w = ep->sibling ? udp(ep)->worker : NULL;
+    struct udp_worker *w = ep->tp == &udp_transport ? udp(ep)->worker : NULL;
     if (w && w->started) {
       pthread_join(w->thread, NULL);
       w->started = false;
