@@ -2,7 +2,8 @@
  * 1): the protocol state machine stays single-threaded, so only one
  * thread at a time runs library or application code. The application's
  * thread holds the gate from ck_ctx_new() on and lets go of it only while
- * the loop waits in epoll_wait; a worker takes it after its recvmmsg and
+ * the loop waits in epoll_wait (timers and descriptor watches still run
+ * there); a worker takes it after its recvmmsg and
  * gives it back before its sendmmsg (udp.c), so the kernel's datagram
  * work runs in parallel and the rest is serialized.
  *

@@ -56,8 +56,8 @@ struct ck__ep {
   bool multicast; /* joined a group: look at each datagram's destination */
   bool client;    /* an ephemeral endpoint of a client */
   bool secure;    /* DTLS (dtls.c): coaps:// */
-  /* One of a listener's SO_REUSEPORT sockets after the first, read by a
-   * worker thread (udp.c), not the loop; not a listener of its own. */
+  /* One of a listener's SO_REUSEPORT sockets after the first (udp.c);
+   * not a listener of its own. */
   bool sibling;
   unsigned nsend; /* datagrams committed and not yet flushed */
 };
@@ -68,8 +68,8 @@ int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
 
 /* Opens a listening endpoint bound to addr: one endpoint, or with
  * ck_ctx_config.workers = N > 1 a chain of N (linked by next) sharing the
- * address, the first on the loop and the others siblings with a thread
- * each (udp.c). */
+ * address, each read by a worker thread instead of the loop; all but the
+ * first are siblings (udp.c). */
 int ck__udp_listen(struct ck_ctx *ctx, const struct ck_addr *addr,
                    struct ck__ep **out);
 

@@ -8,10 +8,11 @@
  * A listener of a context with workers (ck_ctx_config.workers > 1) is a
  * group of sockets bound to one address with SO_REUSEPORT: the kernel
  * gives each peer (by a hash of its addresses and ports) to one of them.
- * The first is read on the loop like any endpoint; each of the others
- * (a "sibling") by a thread of its own, which takes the context's gate
- * (gate.h) only to hand its datagrams to ck__input() and to take the
- * answers they produced, and reads and writes its socket outside it. */
+ * Each is read by a thread of its own instead of the loop: the thread
+ * takes the context's gate (gate.h) only to hand its datagrams to
+ * ck__input() and to take the answers they produced, and reads and
+ * writes its socket outside it. The first socket is the listener
+ * (ck_ctx_local_addr, ck_ctx_join); the others are its "siblings". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

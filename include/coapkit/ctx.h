@@ -143,8 +143,8 @@ struct ck_ctx_config {
   /* Threads receiving and sending on each plain-UDP listener (0 or 1:
    * none besides the loop's; at most CK_WORKERS_MAX). With N > 1,
    * ck_ctx_listen() opens N sockets on the address with SO_REUSEPORT,
-   * so the kernel gives each peer to one of them; the first is read by
-   * the loop, the others by a thread each. One lock serializes all
+   * so the kernel gives each peer to one of them, and each socket has a
+   * thread of its own that receives and sends. One lock serializes all
    * protocol and application work: the loop's thread holds it except
    * while it waits in ck_run() or ck_ctx_process(), and a worker takes
    * it only to hand its datagrams to the protocol, so callbacks still
