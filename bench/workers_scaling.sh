@@ -79,7 +79,7 @@ awk '{
     g = rps["echo-2"] / rps["echo-1"] - 1
     printf "\n2 workers / 1: coapd %.2fx, echo %.2fx (coapd keeps %.0f %% of the echo gain)\n",
       rps["coapd-2"] / rps["coapd-1"], rps["echo-2"] / rps["echo-1"],
-      g > 0 ? 100 * (rps["coapd-2"] / rps["coapd-1"] - 1) / g : 0
+      (g > 0 ? 100 * (rps["coapd-2"] / rps["coapd-1"] - 1) / g : 0)
     printf "bench workers ratio coapd=%.2f echo=%.2f coapd_vs_echo_1=%.2f coapd_vs_echo_2=%.2f\n",
       rps["coapd-2"] / rps["coapd-1"], rps["echo-2"] / rps["echo-1"],
       rps["coapd-1"] / rps["echo-1"], rps["coapd-2"] / rps["echo-2"]
