@@ -21,6 +21,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -512,7 +513,14 @@ static int start_worker(struct udp_ep *ep)
   }
   atomic_init(&w->stop, false);
   ep->worker = w;
-  if (pthread_create(&w->thread, NULL, worker_main, ep) != 0)
+  /* The thread starts with every signal blocked, so that the
+   * application's handlers run on its own threads, as without workers. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&w->thread, NULL, worker_main, ep);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0)
     return CK_ESYS;
   w->started = true;
   return 0;
