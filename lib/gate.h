@@ -10,9 +10,10 @@
  * It is a flag, not a bare mutex, because the thread that creates a
  * context need not be the one that runs it: a pthread mutex must be
  * unlocked by its owner. A thread that finds it taken spins a little
- * first (the protocol's share of a batch is a few microseconds, less
- * than a sleep and a wake-up cost), then sleeps on the condition
- * variable. Internal to libcoapkit. */
+ * first (the protocol's share of a batch is a few microseconds, about a
+ * sleep and a wake-up's cost; on the 2-core test machine, where the
+ * load generator shares the cores, spinning or not measured the same),
+ * then sleeps on the condition variable. Internal to libcoapkit. */
 #ifndef CK_GATE_H
 #define CK_GATE_H
 
