@@ -67,6 +67,16 @@ $1 == "bench" && $2 == "post" && $3 == "summary" {
     f0(v["get_rps"]), "", "", f2(v["ratio"]))
 }
 
+# bench/workers_scaling.sh: coapd --workers 2 over 1, beside udp-echo's
+# 2 threads over 1, under the same two-thread load.
+$1 == "bench" && $2 == "workers" && $3 == "ratio" {
+  kv(4)
+  row("coapd --workers 2 over --workers 1, req/s", f2(v["coapd"]) "×",
+    f2(v["echo"]) "×", "udp-echo 2 threads over 1",
+    sprintf("%.0f %% of the echo's gain",
+      v["echo"] > 1 ? 100 * (v["coapd"] - 1) / (v["echo"] - 1) : 0))
+}
+
 $1 == "bench" && $2 == "dtls" && $3 ~ /^server=/ {
   kv(3)
   d_hs[v["server"]] = v["handshakes_per_s"]

@@ -93,6 +93,9 @@ static const struct setting table[] = {
      "embedded|mqtt://...",
      "the message bus: embedded (default) or an MQTT broker, "
      "mqtt://[USER:PASSWORD@]HOST[:PORT][/PREFIX] (docs/scale-out.md)"},
+    {"workers", "workers", K_U32, F(ctx.workers), 1, 64, "N",
+     "threads receiving and sending on each UDP listener, one lock for "
+     "the protocol (1)"},
     {"help", NULL, K_HELP, 0, 0, 0, NULL, "print this help and exit"},
     {"version", NULL, K_VERSION, 0, 0, 0, NULL, "print the version and exit"},
     {NULL, "ack_timeout_ms", K_U32, P(ack_timeout_ms), 1, 600000, NULL,

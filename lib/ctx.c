@@ -13,6 +13,7 @@
 
 #include "ctx.h"
 #include "exchange.h"
+#include "gate.h"
 #include "resolve.h"
 #include "srv.h"
 
@@ -192,6 +193,8 @@ static int apply_defaults(struct ck_ctx_config *c)
     c->rcvbuf = 4 << 20;
   if (!c->sndbuf)
     c->sndbuf = 4 << 20;
+  if (c->workers > CK_WORKERS_MAX)
+    return CK_EINVAL;
   return 0;
 }
 
@@ -225,6 +228,8 @@ int ck_ctx_new(const struct ck_ctx_config *cfg, struct ck_ctx **out)
   ctx->stop_io.cb = stop_read;
   if ((rc = ck__backend_add(&ctx->loop, &ctx->stop_io, CK__READ)) < 0)
     goto fail;
+  if (ctx->cfg.workers > 1 && (rc = ck__gate_new(ctx)) < 0)
+    goto fail;
   ck__random(ctx, &ctx->etag_seed, sizeof ctx->etag_seed);
   if ((rc = ck__exchange_init(ctx)) < 0 || (rc = ck__srv_init(ctx)) < 0)
     goto fail;
@@ -239,6 +244,8 @@ void ck_ctx_free(struct ck_ctx *ctx)
 {
   if (!ctx)
     return;
+  /* First: from here on this thread alone touches the context. */
+  ck__udp_workers_stop(ctx, ctx->eps);
   while (ctx->clients)
     ck_client_free(ctx->clients);
   /* After the clients, which cancel their own resolutions; before the
@@ -258,6 +265,7 @@ void ck_ctx_free(struct ck_ctx *ctx)
       close(ctx->stop_pipe[i]);
   ck__watches_reap(ctx);
   ck__mids_free(ctx);
+  ck__gate_free(ctx);
   ck__loop_close(&ctx->loop);
   free(ctx);
 }
@@ -267,10 +275,11 @@ int ck_ctx_listen(struct ck_ctx *ctx, const struct ck_addr *addr)
   struct ck__ep *ep;
   if (!ctx || !addr)
     return CK_EINVAL;
-  int rc = ck__udp_open(ctx, addr, &ep);
+  int rc = ck__udp_listen(ctx, addr, &ep);
   if (rc < 0)
     return rc;
-  /* Append, so that ck_ctx_local_addr(i) follows the listen order. */
+  /* Append (with its siblings, if any), so that ck_ctx_local_addr(i)
+   * follows the listen order. */
   struct ck__ep **pp = &ctx->eps;
   while (*pp)
     pp = &(*pp)->next;
@@ -285,7 +294,7 @@ int ck_ctx_local_addr(struct ck_ctx *ctx, unsigned i, struct ck_addr *out)
     return CK_EINVAL;
   struct ck__ep *ep = ctx->eps;
   /* Client endpoints are the library's own; only listeners count. */
-  while (ep && (ep->client || i-- > 0))
+  while (ep && (ep->client || ep->sibling || i-- > 0))
     ep = ep->next;
   if (!ep)
     return CK_ENOTFOUND;
@@ -301,7 +310,8 @@ int ck_ctx_join(struct ck_ctx *ctx, const char *group, const char *ifname)
     return CK_EINVAL;
   int joined = 0, rc = 0;
   for (struct ck__ep *ep = ctx->eps; ep; ep = ep->next) {
-    if (ep->client || ep->local.u.sa.sa_family != g.u.sa.sa_family ||
+    if (ep->client || ep->sibling ||
+        ep->local.u.sa.sa_family != g.u.sa.sa_family ||
         !ep->tp->join)
       continue;
     rc = ep->tp->join(ep, group, ifname);

@@ -22,6 +22,7 @@ struct ck__io {
 enum { CK__READ = 1, CK__WRITE = 2, CK__ERROR = 4 };
 
 struct ck__timer;
+struct ck__gate;
 typedef void (*ck__timer_cb)(struct ck__timer *t);
 
 /* A one-shot timer; embed it and use container_of-style casts. Its heap
@@ -45,6 +46,9 @@ struct ck__loop {
   struct ck__timer *root;
   size_t ntimers;
   uint64_t seq;
+  /* The context's lock when worker threads share it (gate.h), let go
+   * of while the backend waits; NULL without workers. */
+  struct ck__gate *gate;
 };
 
 int ck__loop_init(struct ck__loop *l);

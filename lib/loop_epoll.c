@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "coapkit/error.h"
+#include "gate.h"
 #include "loop.h"
 
 enum { MAX_EVENTS = 64 };
@@ -48,9 +49,16 @@ void ck__backend_del(struct ck__loop *l, struct ck__io *io)
 int ck__backend_poll(struct ck__loop *l, int timeout_ms)
 {
   struct epoll_event evs[MAX_EVENTS];
+  /* With worker threads, they run the protocol while this thread
+   * sleeps, and only then (gate.h). */
+  if (l->gate)
+    ck__gate_wait_begin(l, timeout_ms);
   int n = epoll_wait(l->backend_fd, evs, MAX_EVENTS, timeout_ms);
+  int err = errno;
+  if (l->gate)
+    ck__gate_wait_end(l);
   if (n < 0)
-    return errno == EINTR ? 0 : CK_ESYS;
+    return err == EINTR ? 0 : CK_ESYS;
   ck__loop_update(l);
   for (int i = 0; i < n; i++) {
     struct ck__io *io = evs[i].data.ptr;

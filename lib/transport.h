@@ -56,12 +56,26 @@ struct ck__ep {
   bool multicast; /* joined a group: look at each datagram's destination */
   bool client;    /* an ephemeral endpoint of a client */
   bool secure;    /* DTLS (dtls.c): coaps:// */
+  /* One of a listener's SO_REUSEPORT sockets after the first (udp.c);
+   * not a listener of its own. */
+  bool sibling;
   unsigned nsend; /* datagrams committed and not yet flushed */
 };
 
 /* Opens a UDP endpoint bound to addr (udp.c). */
 int ck__udp_open(struct ck_ctx *ctx, const struct ck_addr *addr,
                  struct ck__ep **out);
+
+/* Opens a listening endpoint bound to addr: one endpoint, or with
+ * ck_ctx_config.workers = N > 1 a chain of N (linked by next) sharing the
+ * address, each read by a worker thread instead of the loop; all but the
+ * first are siblings (udp.c). */
+int ck__udp_listen(struct ck_ctx *ctx, const struct ck_addr *addr,
+                   struct ck__ep **out);
+
+/* Stops and joins the threads of the siblings in the list eps; the
+ * caller holds the context's gate, and holds it again on return. */
+void ck__udp_workers_stop(struct ck_ctx *ctx, struct ck__ep *eps);
 
 /* Makes a non-blocking UDP socket bound to addr, with the context's
  * buffer sizes and IP_RECVERR, for udp.c and dtls.c. Returns 0 and the

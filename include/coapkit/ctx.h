@@ -140,7 +140,24 @@ struct ck_ctx_config {
   uint32_t rep_max_entries;
   size_t rep_max_bytes;
   uint32_t rep_idle_ms;
+  /* Threads receiving and sending on each plain-UDP listener (0 or 1:
+   * none besides the loop's; at most CK_WORKERS_MAX). With N > 1,
+   * ck_ctx_listen() opens N sockets on the address with SO_REUSEPORT,
+   * so the kernel gives each peer to one of them, and each socket has a
+   * thread of its own that receives and sends. One lock serializes all
+   * protocol and application work: the loop's thread holds it except
+   * while it waits in ck_run() or ck_ctx_process(), and a worker takes
+   * it only to hand its datagrams to the protocol, so callbacks still
+   * run one at a time and need no locks of their own. Only the kernel's
+   * datagram work runs in parallel. An application that drives the
+   * context from its own poll loop (ck_ctx_fd) lets the workers run
+   * only inside ck_ctx_process(). DTLS endpoints and clients have no
+   * workers. */
+  uint32_t workers;
 };
+
+/* The largest ck_ctx_config.workers. */
+#define CK_WORKERS_MAX 64
 
 /* For ck_ctx_config.echo_amplification: no amplification check. */
 #define CK_ECHO_OFF UINT32_MAX

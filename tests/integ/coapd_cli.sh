@@ -34,7 +34,8 @@ ok "--version"
 usage_error "'--bogus'" --bogus
 usage_error "--dtls-listen: no DTLS credentials" --dtls-listen 127.0.0.1:5684 \
   --data-dir "$T/nodtls"
-usage_error "'--workers'" --workers 2
+usage_error "--workers: '65' is not a whole number from 1 to 64" --workers 65
+usage_error "--workers: '0' is not a whole number from 1 to 64" --workers 0
 usage_error "'frobnicate'" frobnicate list
 usage_error "'--listen' needs a value" --listen
 usage_error "--listen: 'nowhere'" --listen nowhere
