@@ -282,6 +282,41 @@ void ck__udp_drain_errors(struct ck__ep *ep)
   }
 }
 
+/* Points the receive batch at ep's buffers; with_ctl asks for each
+ * datagram's destination (IP_PKTINFO, only a multicast listener gets
+ * any). */
+static void rx_prepare(struct udp_ep *ep, bool with_ctl)
+{
+  for (unsigned i = 0; i < CK__BATCH; i++) {
+    struct msghdr *h = &ep->rmsg[i].msg_hdr;
+    ep->riov[i].iov_base = ep->rbuf[i];
+    ep->riov[i].iov_len = CK__DGRAM_MAX;
+    h->msg_name = &ep->rfrom[i].u.sa;
+    h->msg_namelen = sizeof ep->rfrom[i].u;
+    h->msg_iov = &ep->riov[i];
+    h->msg_iovlen = 1;
+    h->msg_control = with_ctl ? ep->rctl[i] : NULL;
+    h->msg_controllen = with_ctl ? sizeof ep->rctl[i] : 0;
+    h->msg_flags = 0;
+  }
+}
+
+/* Hands the n datagrams read into the batch to the messaging layer;
+ * check_mc looks at each one's destination for a multicast group. */
+static void rx_deliver(struct udp_ep *ep, int n, bool check_mc)
+{
+  struct ck__ep *b = &ep->ep;
+  for (int i = 0; i < n; i++) {
+    struct msghdr *h = &ep->rmsg[i].msg_hdr;
+    ep->rfrom[i].len = h->msg_namelen;
+    bool mc = check_mc && dst_is_multicast(h);
+    size_t len = ep->rmsg[i].msg_len;
+    if (h->msg_flags & MSG_TRUNC)
+      len = CK__DGRAM_MAX + 1; /* tells ck__input it was cut */
+    ck__input(b, &ep->rfrom[i], ep->rbuf[i], len, mc);
+  }
+}
+
 static void udp_read(struct ck__io *io, unsigned events)
 {
   struct udp_ep *ep = (struct udp_ep *)io;
@@ -294,31 +329,12 @@ static void udp_read(struct ck__io *io, unsigned events)
   /* A bounded number of batches per wake-up keeps timers and other
    * endpoints served under flood. */
   for (int round = 0; round < 8; round++) {
-    for (unsigned i = 0; i < CK__BATCH; i++) {
-      struct msghdr *h = &ep->rmsg[i].msg_hdr;
-      ep->riov[i].iov_base = ep->rbuf[i];
-      ep->riov[i].iov_len = CK__DGRAM_MAX;
-      h->msg_name = &ep->rfrom[i].u.sa;
-      h->msg_namelen = sizeof ep->rfrom[i].u;
-      h->msg_iov = &ep->riov[i];
-      h->msg_iovlen = 1;
-      h->msg_control = b->multicast ? ep->rctl[i] : NULL;
-      h->msg_controllen = b->multicast ? sizeof ep->rctl[i] : 0;
-      h->msg_flags = 0;
-    }
+    rx_prepare(ep, b->multicast);
     int n = recvmmsg(b->io.fd, ep->rmsg, CK__BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
       break;
     b->ctx->stats.rx_datagrams += (unsigned)n;
-    for (int i = 0; i < n; i++) {
-      struct msghdr *h = &ep->rmsg[i].msg_hdr;
-      ep->rfrom[i].len = h->msg_namelen;
-      bool mc = b->multicast && dst_is_multicast(h);
-      size_t len = ep->rmsg[i].msg_len;
-      if (h->msg_flags & MSG_TRUNC)
-        len = CK__DGRAM_MAX + 1; /* tells ck__input it was cut */
-      ck__input(b, &ep->rfrom[i], ep->rbuf[i], len, mc);
-    }
+    rx_deliver(ep, n, b->multicast);
     b->tp->flush(b);
     if (n < CK__BATCH)
       break;
@@ -418,19 +434,9 @@ static void *worker_main(void *arg)
   struct ck_ctx *ctx = b->ctx;
   struct ck__gate *g = ctx->loop.gate;
   while (!atomic_load(&w->stop)) {
-    for (unsigned i = 0; i < CK__BATCH; i++) {
-      struct msghdr *h = &ep->rmsg[i].msg_hdr;
-      ep->riov[i].iov_base = ep->rbuf[i];
-      ep->riov[i].iov_len = CK__DGRAM_MAX;
-      h->msg_name = &ep->rfrom[i].u.sa;
-      h->msg_namelen = sizeof ep->rfrom[i].u;
-      h->msg_iov = &ep->riov[i];
-      h->msg_iovlen = 1;
-      /* Only a multicast listener (IP_PKTINFO) gets any. */
-      h->msg_control = ep->rctl[i];
-      h->msg_controllen = sizeof ep->rctl[i];
-      h->msg_flags = 0;
-    }
+    /* Asks for the destination always: the first socket may join a
+     * group while its worker waits in recvmmsg. */
+    rx_prepare(ep, true);
     /* Blocks for the first datagram, up to SO_RCVTIMEO, so that the
      * stop flag and the last send's counts are seen in time. */
     int n = recvmmsg(b->io.fd, ep->rmsg, CK__BATCH, MSG_WAITFORONE, NULL);
@@ -454,14 +460,7 @@ static void *worker_main(void *arg)
       ck__udp_drain_errors(b);
     if (n > 0)
       ctx->stats.rx_datagrams += (unsigned)n;
-    for (int i = 0; i < n; i++) {
-      struct msghdr *h = &ep->rmsg[i].msg_hdr;
-      ep->rfrom[i].len = h->msg_namelen;
-      size_t len = ep->rmsg[i].msg_len;
-      if (h->msg_flags & MSG_TRUNC)
-        len = CK__DGRAM_MAX + 1; /* tells ck__input it was cut */
-      ck__input(b, &ep->rfrom[i], ep->rbuf[i], len, dst_is_multicast(h));
-    }
+    rx_deliver(ep, n, true);
     ctx->loop.depth--;
     /* Answers to peers of other sockets (notifications a handler made)
      * leave now, under the gate; this socket's after it. */
