@@ -633,13 +633,13 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
   }
 
   struct ck_block want;
+  bool want_ok = rp.has_block2 && ck_block_decode(rp.block2, &want) == 0;
   if (rp.echo_len && !mc &&
       (m->code == CK_GET || m->code == CK_FETCH || m->code == CK_POST ||
        m->code == CK_PATCH) &&
       ck_msg_opt_count(m, CK_OPT_BLOCK1) == 0 &&
       ck_msg_opt_count(m, CK_OPT_OBSERVE) == 0 &&
-      (!rp.has_block2 ||
-       (ck_block_decode(rp.block2, &want) == 0 && want.num == 0))) {
+      (!rp.has_block2 || (want_ok && want.num == 0))) {
     /* RFC 9175 §2.4: the answer (a GET's first block, a POST's answer)
      * went back as a 4.01 with Echo; the request returns with it, and
      * the answer kept for it is sent now instead of running the handler
@@ -649,8 +649,8 @@ void ck__server_request(struct ck__ep *ep, const struct ck_addr *from,
     if (ck__rep_lookup_challenged(ctx, &d->rp, resp))
       goto send;
   }
-  if (rp.has_block2 && !mc && ck_block_decode(rp.block2, &want) == 0 &&
-      want.num > 0 && ck_msg_opt_count(m, CK_OPT_BLOCK1) == 0) {
+  if (want_ok && !mc && want.num > 0 &&
+      ck_msg_opt_count(m, CK_OPT_BLOCK1) == 0) {
     /* RFC 7959 §2.4, §3.2: a later block of an answer we keep is cut
      * from it; the handler ran once, for the first. */
     d->rp = rp;
